@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# tests/run.sh: install what is missing, build, and run every test of canary.
+#
+#   1. Debian packages that are missing (and only those), as root;
+#   2. wrangler 4.86.0 from npm into a cache directory outside the tree;
+#   3. configure, build with -j2, ctest;
+#   4. the same suite again built with ASan and UBSan (CANARY_SANITIZE=ON);
+#   5. the libFuzzer targets, each run for FUZZ_SECONDS (default 30).
+#
+# Environment: BUILD_DIR (default build), FUZZ_SECONDS, CANARY_CACHE_DIR
+# (default ~/.cache/canary), SKIP_SANITIZE=1 and SKIP_FUZZ=1 for quicker
+# local runs. Any failure exits non-zero.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$top"
+build=${BUILD_DIR:-build}
+fuzz_seconds=${FUZZ_SECONDS:-30}
+cache=${CANARY_CACHE_DIR:-${HOME:-/root}/.cache/canary}
+wrangler_version=4.86.0
+
+log() { printf '== %s\n' "$*"; }
+
+# ---- 1. Debian packages ---------------------------------------------------
+packages=(
+  build-essential cmake pkg-config git ca-certificates
+  libnng-dev libmbedtls-dev libcurl4-openssl-dev libevent-dev libcjson-dev libcmocka-dev
+  clang libclang-rt-14-dev llvm
+  openssl nginx-light wrk hey nodejs npm procps psmisc iproute2 curl
+)
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  # Node.js may come from elsewhere than Debian (a newer release bundles npm):
+  # only ask Debian for nodejs/npm when the commands are absent.
+  filtered=()
+  for p in "${missing[@]}"; do
+    case $p in
+      nodejs) command -v node >/dev/null || filtered+=("$p") ;;
+      npm) command -v npm >/dev/null || filtered+=("$p") ;;
+      *) filtered+=("$p") ;;
+    esac
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+if ((${#missing[@]})); then
+  log "installing Debian packages: ${missing[*]}"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# ---- 2. wrangler, for the tests that drive the real CLI --------------------
+wrangler_dir="$cache/wrangler-$wrangler_version"
+if [ ! -x "$wrangler_dir/node_modules/.bin/wrangler" ]; then
+  log "installing wrangler $wrangler_version into $wrangler_dir"
+  mkdir -p "$wrangler_dir"
+  (cd "$wrangler_dir" && npm install --no-audit --no-fund --loglevel=error \
+     "wrangler@$wrangler_version" >/dev/null)
+fi
+export CANARY_WRANGLER="$wrangler_dir/node_modules/.bin/wrangler"
+
+# ---- 3. build and test ----------------------------------------------------
+run_suite() {
+  local dir=$1; shift
+  log "configure $dir $*"
+  cmake -S . -B "$dir" -DCANARY_WRANGLER="$CANARY_WRANGLER" "$@" >/dev/null
+  log "build $dir"
+  cmake --build "$dir" -j2
+  log "ctest $dir"
+  (cd "$dir" && ctest --output-on-failure --timeout 600)
+}
+
+run_suite "$build"
+
+# ---- 4. the same suite under ASan and UBSan -------------------------------
+if [ "${SKIP_SANITIZE:-0}" != 1 ]; then
+  export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+  run_suite "$build-sanitize" -DCANARY_SANITIZE=ON
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+# ---- 5. fuzz smoke runs -----------------------------------------------------
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  log "build fuzz targets (clang, libFuzzer, ASan, UBSan)"
+  CC=clang cmake -S . -B "$build-fuzz" -DCANARY_FUZZ=ON -DCANARY_TESTS=OFF >/dev/null
+  cmake --build "$build-fuzz" -j2 --target fuzz_all
+  for target in "$build-fuzz"/tests/fuzz/fuzz_*; do
+    [ -x "$target" ] || continue
+    name=$(basename "$target")
+    seeds="$top/tests/fuzz/corpus/${name#fuzz_}"
+    work="$build-fuzz/corpus/${name#fuzz_}"
+    mkdir -p "$work"
+    log "fuzz $name for ${fuzz_seconds}s"
+    "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+      -artifact_prefix="$build-fuzz/$name-" "$work" "$seeds" 2>"$build-fuzz/$name.log" || {
+      tail -50 "$build-fuzz/$name.log"; exit 1; }
+    grep -E 'stat::number_of_executed_units' "$build-fuzz/$name.log" || true
+  done
+fi
+
+log "all tests passed"

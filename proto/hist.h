@@ -19,12 +19,15 @@
 
 #include <cjson/cJSON.h>
 
-#define CANARY_HIST_MIN_US     100ULL
-#define CANARY_HIST_MAX_US     60000000ULL
-#define CANARY_HIST_SUB_BITS   6 /* 64 linear sub-buckets per power of two */
-#define CANARY_HIST_SUB        (1 << CANARY_HIST_SUB_BITS)
-#define CANARY_HIST_OCTAVES    20 /* 100 us * 2^20 > 60 s */
-#define CANARY_HIST_NBUCKETS   (CANARY_HIST_OCTAVES * CANARY_HIST_SUB)
+#define CANARY_HIST_MIN_US   100ULL
+#define CANARY_HIST_MAX_US   60000000ULL
+#define CANARY_HIST_SUB_BITS 6 /* 64 linear sub-buckets per power of two */
+#define CANARY_HIST_SUB      (1 << CANARY_HIST_SUB_BITS)
+#define CANARY_HIST_OCTAVES  20 /* 100 us * 2^20 > 60 s */
+#define CANARY_HIST_NBUCKETS (CANARY_HIST_OCTAVES * CANARY_HIST_SUB)
+/* Largest integer a JSON number carries exactly (2^53 - 1). count and sum_us
+ * saturate there, so every histogram encodes and decodes exactly. */
+#define CANARY_HIST_INT_MAX 9007199254740991ULL
 
 struct canary_hist {
 	uint64_t count;  /* samples recorded */
@@ -45,8 +48,26 @@ void canary_hist_merge(struct canary_hist *dst, const struct canary_hist *src);
 
 /* canary_hist_quantile: the q-quantile (0 <= q <= 1) in microseconds, within
  * 1% of the exact sample quantile for samples in range; 0 for an empty
- * histogram. q == 1 returns max_us exactly, q == 0 min_us. */
+ * histogram. q == 1 returns max_us exactly, q == 0 min_us.
+ * Definition: with n samples sorted ascending, the q-quantile is the sample
+ * of rank r = ceil(q * n) (1-based, at least 1; q * n is taken 1e-12 low
+ * first so that 0.95 * 100 counts as 95, not 95.00000000000001). The
+ * histogram walks its cumulative bucket counts to the bucket holding rank r
+ * and returns canary_hist_bucket_value of it, clamped to [min_us, max_us].
+ * q outside 0..1 (or NaN) is clamped into it. */
 uint64_t canary_hist_quantile(const struct canary_hist *h, double q);
+
+/* canary_hist_bucket: the bucket index of a sample of usec microseconds
+ * (clamped into [CANARY_HIST_MIN_US, CANARY_HIST_MAX_US] first). Bucket i
+ * covers octave k = i / CANARY_HIST_SUB, i.e. [100 us * 2^k, 100 us * 2^(k+1)),
+ * split into CANARY_HIST_SUB equal parts; s = i % CANARY_HIST_SUB is the part.
+ * The largest index in use is canary_hist_bucket(CANARY_HIST_MAX_US). */
+int canary_hist_bucket(uint64_t usec);
+
+/* canary_hist_bucket_value: the value quantiles report for bucket i: the
+ * middle of the whole microsecond values the bucket holds (rounded down),
+ * within 1% of each of them. 0 for an index out of range. */
+uint64_t canary_hist_bucket_value(int i);
 
 /* canary_hist_encode: a compact JSON form:
  * {"n":count,"min":us,"max":us,"sum":us,"b":[index,count,index,count,...]}

@@ -14,6 +14,52 @@
  *   targets[2].expect_status[0]: expected an integer 100..599, got "abc"
  * Unknown fields are ignored (forward compatibility inside one version).
  *
+ * Wire fields (snake_case, named after the struct fields; "*" optional, with
+ * the default the decoder fills in; integers are JSON numbers with no
+ * fraction, at most CANARY_MSG_INT_MAX = 2^53-1 so they travel exactly):
+ *
+ *   probe: {"v":1, "type":"probe", "rollout_id":ID, "round":N,
+ *     "phase":"baseline"|"converge"|"bake"|"rollback-verify"|"check",
+ *     "deadline_ms":1..CANARY_MAX_DEADLINE_MS,
+ *     "targets":[ 1..16 of {"id":ID (unique), "url":"http(s)://...",
+ *        "method"*:"GET"|"HEAD" (GET), "requests":1..CANARY_MAX_REQUESTS,
+ *        "timeout_ms":1..CANARY_MAX_TIMEOUT_MS,
+ *        "expect_status":[1..8 distinct 100..599], "cache"*:"none"|"isr" (none),
+ *        "body_match"*:TEXT ("")} ],
+ *     "headers":{"middleware_version":H, "server_version":H, "cache":H},
+ *     "expect":{"middleware":[1..2 of {"id":UUID, "share":0..100}],
+ *               "server":[1..2 of {"id":UUID, "share":0..100}],
+ *               "pins":[UUID, one per middleware entry]},
+ *     "override"*:{"share":0..100, "worker":ID, "version_id":UUID, "pin":UUID}
+ *        (absent: override.enabled = 0),
+ *     "version_keys"*:0..CANARY_MAX_VERSION_KEYS (0)}
+ *
+ *   report: {"v":1, "type":"report", "agent_id":ID, "region":ID,
+ *     "rollout_id":ID (may be "" when "error" is set), "round":N,
+ *     "partial"*:bool (false), "error"*:TEXT (""),
+ *     "targets":[ 0..16 of {"id":ID (unique), "sent":N, "responses":N (<= sent),
+ *        "statuses":[0..16 of {"status":100..599 (distinct), "count":N}],
+ *        "statuses_other":N,
+ *        "errors":{"dns":N, "connect":N, "tls":N, "timeout":N, "http":N},
+ *        "latency":HIST (hist.h's compact form),
+ *        "pairs":[0..8 of {"middleware":UUID, "server":UUID or "", "count":N}
+ *                 (distinct pairs)],
+ *        "pairs_other":N, "cache_hit":N, "cache_stale":N, "cache_miss":N,
+ *        "cache_warmup":N, "affinity_violations":N, "unknown_versions":N,
+ *        "body_mismatches":N, "override_sent":N, "override_violations":N,
+ *        "key_violations":N, "samples":[0..4 of TEXT]} ]}
+ *
+ * ID: 1..CANARY_ID_LEN-1 bytes, no control characters. TEXT: at most the
+ * field's buffer less one byte. H: an HTTP header name (token characters).
+ * UUID: canary_is_uuid. Within "expect", a worker's ids are distinct and its
+ * shares total 100 (within CANARY_SHARE_EPSILON). A field that appears twice
+ * in one object is rejected. Input with a NUL byte, a raw control character,
+ * or a \u0000 escape is rejected before it reaches cJSON.
+ *
+ * Error codes: CANARY_ETOOBIG (over the byte cap), CANARY_ETOODEEP,
+ * CANARY_EPARSE (not JSON, trailing data), CANARY_EPROTO ("v" or "type"
+ * missing or wrong), CANARY_EINVAL (anything else), CANARY_ENOMEM.
+ *
  * Ownership: structs are plain data except the arrays the decoder allocates
  * (targets); free them with canary_probe_free / canary_report_free, which
  * accept NULL and leave a zeroed struct. Strings are fixed NUL-terminated
@@ -27,22 +73,27 @@
 
 #include "hist.h"
 
-#define CANARY_PROTO_VERSION   1
-#define CANARY_MSG_MAX_BYTES   (1024 * 1024)
-#define CANARY_MSG_MAX_DEPTH   16
-#define CANARY_MAX_TARGETS     16
-#define CANARY_MAX_STATUSES    8  /* expected statuses per target */
-#define CANARY_MAX_SEEN_STATUS 16 /* distinct statuses counted per target */
-#define CANARY_MAX_PAIRS       8  /* distinct (middleware, server) pairs per target */
-#define CANARY_MAX_SAMPLES     4  /* failure samples per target */
-#define CANARY_MAX_VERSIONS    2  /* a deployment holds one or two versions */
+#define CANARY_PROTO_VERSION    1
+#define CANARY_MSG_MAX_BYTES    (1024 * 1024)
+#define CANARY_MSG_MAX_DEPTH    16
+#define CANARY_MAX_TARGETS      16
+#define CANARY_MAX_STATUSES     8  /* expected statuses per target */
+#define CANARY_MAX_SEEN_STATUS  16 /* distinct statuses counted per target */
+#define CANARY_MAX_PAIRS        8  /* distinct (middleware, server) pairs per target */
+#define CANARY_MAX_SAMPLES      4  /* failure samples per target */
+#define CANARY_MAX_VERSIONS     2  /* a deployment holds one or two versions */
 #define CANARY_MAX_VERSION_KEYS 64
-#define CANARY_ID_LEN          64   /* ids and names, including the NUL */
-#define CANARY_UUID_LEN        37   /* 36 characters and the NUL */
-#define CANARY_URL_LEN         2048
-#define CANARY_HEADER_NAME_LEN 64
-#define CANARY_BODY_MATCH_LEN  256
-#define CANARY_SAMPLE_LEN      256
+#define CANARY_ID_LEN           64 /* ids and names, including the NUL */
+#define CANARY_UUID_LEN         37 /* 36 characters and the NUL */
+#define CANARY_URL_LEN          2048
+#define CANARY_HEADER_NAME_LEN  64
+#define CANARY_BODY_MATCH_LEN   256
+#define CANARY_SAMPLE_LEN       256
+#define CANARY_MSG_INT_MAX      CANARY_HIST_INT_MAX /* 2^53-1: exact in a JSON number */
+#define CANARY_MAX_REQUESTS     100000              /* per target per round */
+#define CANARY_MAX_TIMEOUT_MS   600000              /* per request */
+#define CANARY_MAX_DEADLINE_MS  3600000             /* a survey's time budget */
+#define CANARY_SHARE_EPSILON    1e-6                /* shares total 100 within this */
 
 enum canary_phase {
 	CANARY_PHASE_BASELINE = 0,
@@ -74,7 +125,13 @@ const char *canary_phase_name(enum canary_phase p);
 const char *canary_errclass_name(enum canary_errclass c);
 const char *canary_cache_kind_name(enum canary_cache_kind k);
 
-/* canary_is_uuid: s is 8-4-4-4-12 hex digits. */
+/* The names above back to their values: 0, or CANARY_EINVAL for a name not
+ * in the list (*out untouched). Names are case-sensitive. */
+int canary_phase_from_name(const char *s, enum canary_phase *out);
+int canary_errclass_from_name(const char *s, enum canary_errclass *out);
+int canary_cache_kind_from_name(const char *s, enum canary_cache_kind *out);
+
+/* canary_is_uuid: s is 8-4-4-4-12 hex digits. NULL is not. */
 int canary_is_uuid(const char *s);
 
 struct canary_target {
@@ -159,6 +216,7 @@ struct canary_target_report {
 	uint64_t responses; /* requests that got an HTTP response */
 	struct canary_status_count statuses[CANARY_MAX_SEEN_STATUS];
 	int n_statuses;
+	uint64_t statuses_other; /* responses whose status did not fit in statuses[] */
 	uint64_t errors[CANARY_ERRCLASS_COUNT];
 	struct canary_hist latency; /* first byte, from the transfer's own start */
 	struct canary_pair_count pairs[CANARY_MAX_PAIRS];
@@ -213,9 +271,12 @@ void canary_probe_free(struct canary_probe *p);
 void canary_report_free(struct canary_report *r);
 
 /* canary_target_report_merge: adds src's counts to dst (same target id):
- * statuses, errors, histogram, pairs (by value), cache and check counters;
- * samples kept while room remains. Exact: merging reports equals counting
- * all their requests at once. */
+ * statuses and pairs by value (a status or pair that finds no room in dst
+ * is added to statuses_other / pairs_other), errors, histogram, cache and
+ * check counters; samples kept while room remains. A dst with an empty id
+ * (a zeroed accumulator) takes src's id. Exact: merging reports equals
+ * counting all their requests at once (the itemised tables in the order
+ * each value was first seen). Counters saturate at UINT64_MAX. */
 void canary_target_report_merge(struct canary_target_report *dst,
                                 const struct canary_target_report *src);
 

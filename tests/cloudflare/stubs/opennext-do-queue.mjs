@@ -1,0 +1,2 @@
+// Stub of .open-next/.build/durable-objects/queue.js.
+export class DOQueueHandler {}

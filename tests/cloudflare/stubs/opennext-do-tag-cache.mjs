@@ -1,0 +1,2 @@
+// Stub of .open-next/.build/durable-objects/sharded-tag-cache.js.
+export class DOShardedTagCache {}

@@ -149,6 +149,27 @@ canary_hist_quantile(const struct canary_hist *h, double q)
 	return h->max_us;
 }
 
+/* A number node. Values stay below 2^52 (CANARY_HIST_INT_MAX), where
+ * cJSON's printer is exact; above that it accepts a 15-digit form within a
+ * tolerance of one or two units. */
+static cJSON *
+hist_uint(uint64_t v)
+{
+	return cJSON_CreateNumber((double)v);
+}
+
+static int
+hist_put(cJSON *o, const char *k, uint64_t v)
+{
+	cJSON *n = hist_uint(v);
+
+	if (n == NULL || !cJSON_AddItemToObject(o, k, n)) {
+		cJSON_Delete(n);
+		return -1;
+	}
+	return 0;
+}
+
 cJSON *
 canary_hist_encode(const struct canary_hist *h)
 {
@@ -158,10 +179,8 @@ canary_hist_encode(const struct canary_hist *h)
 	if (o == NULL) {
 		goto out;
 	}
-	if (cJSON_AddNumberToObject(o, "n", (double)h->count) == NULL ||
-	    cJSON_AddNumberToObject(o, "min", (double)h->min_us) == NULL ||
-	    cJSON_AddNumberToObject(o, "max", (double)h->max_us) == NULL ||
-	    cJSON_AddNumberToObject(o, "sum", (double)h->sum_us) == NULL) {
+	if (hist_put(o, "n", h->count) != 0 || hist_put(o, "min", h->min_us) != 0 ||
+	    hist_put(o, "max", h->max_us) != 0 || hist_put(o, "sum", h->sum_us) != 0) {
 		goto out;
 	}
 	b = cJSON_AddArrayToObject(o, "b");
@@ -174,12 +193,12 @@ canary_hist_encode(const struct canary_hist *h)
 		if (h->buckets[i] == 0) {
 			continue;
 		}
-		ix = cJSON_CreateNumber(i);
+		ix = hist_uint((uint64_t)i);
 		if (ix == NULL) {
 			goto out;
 		}
 		cJSON_AddItemToArray(b, ix);
-		n = cJSON_CreateNumber(h->buckets[i]);
+		n = hist_uint(h->buckets[i]);
 		if (n == NULL) {
 			goto out;
 		}
@@ -197,7 +216,18 @@ out:
 static void
 hist_brief(const cJSON *v, char *buf, size_t n)
 {
-	char *text = cJSON_PrintUnformatted(v);
+	char *text;
+
+	if (cJSON_IsNumber(v)) { /* exactly, not through cJSON's lossy printer */
+		for (int prec = 15; prec <= 17; prec++) {
+			snprintf(buf, n, "%.*g", prec, v->valuedouble);
+			if (strtod(buf, NULL) == v->valuedouble) {
+				break;
+			}
+		}
+		return;
+	}
+	text = cJSON_PrintUnformatted(v);
 
 	if (text == NULL) {
 		snprintf(buf, n, "(a value)");

@@ -25,9 +25,11 @@
 #define CANARY_HIST_SUB      (1 << CANARY_HIST_SUB_BITS)
 #define CANARY_HIST_OCTAVES  20 /* 100 us * 2^20 > 60 s */
 #define CANARY_HIST_NBUCKETS (CANARY_HIST_OCTAVES * CANARY_HIST_SUB)
-/* Largest integer a JSON number carries exactly (2^53 - 1). count and sum_us
- * saturate there, so every histogram encodes and decodes exactly. */
-#define CANARY_HIST_INT_MAX 9007199254740991ULL
+/* Largest integer that travels exactly as a JSON number through cJSON
+ * (2^52 - 1: above it cJSON's printer may change the last digit). count and
+ * sum_us saturate there (142 years of microseconds), so every histogram
+ * encodes and decodes exactly. */
+#define CANARY_HIST_INT_MAX 4503599627370495ULL
 
 struct canary_hist {
 	uint64_t count;  /* samples recorded */

@@ -155,28 +155,67 @@ struct msg_dec {
 	size_t errlen;
 };
 
+/* A path cut short by its buffer ends in "..." rather than mid-name, so a
+ * message never names a different field. The schema's longest path is far
+ * shorter than MSG_PATH_LEN; this only guards against surprises. */
+static void
+msg_path_done(char *dst, int n)
+{
+	if (n < 0 || n >= MSG_PATH_LEN) {
+		memcpy(dst + MSG_PATH_LEN - 4, "...", 4);
+	}
+}
+
 /* dst = "path.name", or "name" at the root (path ""). */
 static void
 msg_join(char *dst, const char *path, const char *name)
 {
+	int n;
+
 	if (path[0] == '\0') {
-		snprintf(dst, MSG_PATH_LEN, "%s", name);
+		n = snprintf(dst, MSG_PATH_LEN, "%s", name);
 	} else {
-		snprintf(dst, MSG_PATH_LEN, "%s.%s", path, name);
+		n = snprintf(dst, MSG_PATH_LEN, "%s.%s", path, name);
 	}
+	msg_path_done(dst, n);
 }
 
 static void
 msg_index(char *dst, const char *path, size_t i)
 {
-	snprintf(dst, MSG_PATH_LEN, "%s[%zu]", path, i);
+	msg_path_done(dst, snprintf(dst, MSG_PATH_LEN, "%s[%zu]", path, i));
+}
+
+/* msg_double: the shortest "%.Ng" that reads back as exactly d ("null"
+ * for NaN and infinities, which JSON cannot carry). cJSON's own printer
+ * accepts a 15-digit form within a tolerance, and so can change the last
+ * digits of a share or of an integer above 2^52: this one never does. */
+static void
+msg_double(double d, char *buf, size_t n)
+{
+	if (!isfinite(d)) {
+		snprintf(buf, n, "null");
+		return;
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d) {
+			return;
+		}
+	}
 }
 
 /* msg_brief: v printed as JSON, cut to MSG_ERR_VALUE_LEN bytes with "...". */
 static void
 msg_brief(const cJSON *v, char *buf, size_t n)
 {
-	char *text = cJSON_PrintUnformatted(v);
+	char *text;
+
+	if (cJSON_IsNumber(v)) {
+		msg_double(v->valuedouble, buf, n);
+		return;
+	}
+	text = cJSON_PrintUnformatted(v);
 
 	if (text == NULL) {
 		snprintf(buf, n, "(a value)");
@@ -1174,10 +1213,50 @@ msg_push(cJSON *a, cJSON *v, int *oom)
 	}
 }
 
+/* Numbers go out as raw text printed here, exactly (see msg_double). */
+static cJSON *
+msg_num(double x)
+{
+	char buf[32];
+
+	msg_double(x, buf, sizeof(buf));
+	return cJSON_CreateRaw(buf);
+}
+
+static cJSON *
+msg_u64(uint64_t x)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)x);
+	return cJSON_CreateRaw(buf);
+}
+
+static cJSON *
+msg_int(long long x)
+{
+	char buf[24];
+
+	snprintf(buf, sizeof(buf), "%lld", x);
+	return cJSON_CreateRaw(buf);
+}
+
 static void
 msg_put_num(cJSON *o, const char *k, double x, int *oom)
 {
-	msg_put(o, k, cJSON_CreateNumber(x), oom);
+	msg_put(o, k, msg_num(x), oom);
+}
+
+static void
+msg_put_u64(cJSON *o, const char *k, uint64_t x, int *oom)
+{
+	msg_put(o, k, msg_u64(x), oom);
+}
+
+static void
+msg_put_int(cJSON *o, const char *k, long long x, int *oom)
+{
+	msg_put(o, k, msg_int(x), oom);
 }
 
 static void
@@ -1214,12 +1293,12 @@ probe_to_json(const struct canary_probe *p)
 	if (oom) {
 		return NULL;
 	}
-	msg_put_num(root, "v", p->proto_version, &oom);
+	msg_put_int(root, "v", p->proto_version, &oom);
 	msg_put_str(root, "type", "probe", &oom);
 	msg_put_str(root, "rollout_id", p->rollout_id, &oom);
-	msg_put_num(root, "round", (double)p->round, &oom);
+	msg_put_u64(root, "round", p->round, &oom);
 	msg_put_str(root, "phase", canary_phase_name(p->phase), &oom);
-	msg_put_num(root, "deadline_ms", p->deadline_ms, &oom);
+	msg_put_u64(root, "deadline_ms", p->deadline_ms, &oom);
 	arr = msg_put_new(root, "targets", cJSON_CreateArray(), &oom);
 	for (int i = 0; arr != NULL && i < p->n_targets; i++) {
 		const struct canary_target *t = &p->targets[i];
@@ -1230,11 +1309,11 @@ probe_to_json(const struct canary_probe *p)
 		msg_put_str(o, "id", t->id, &oom);
 		msg_put_str(o, "url", t->url, &oom);
 		msg_put_str(o, "method", t->method, &oom);
-		msg_put_num(o, "requests", t->requests, &oom);
-		msg_put_num(o, "timeout_ms", t->timeout_ms, &oom);
+		msg_put_u64(o, "requests", t->requests, &oom);
+		msg_put_u64(o, "timeout_ms", t->timeout_ms, &oom);
 		a = msg_put_new(o, "expect_status", cJSON_CreateArray(), &oom);
 		for (int j = 0; a != NULL && j < t->n_expect_status; j++) {
-			msg_push(a, cJSON_CreateNumber(t->expect_status[j]), &oom);
+			msg_push(a, msg_int(t->expect_status[j]), &oom);
 		}
 		msg_put_str(o, "cache", canary_cache_kind_name(t->cache), &oom);
 		msg_put_str(o, "body_match", t->body_match, &oom);
@@ -1270,7 +1349,7 @@ probe_to_json(const struct canary_probe *p)
 		msg_put_str(o, "version_id", p->override.version_id, &oom);
 		msg_put_str(o, "pin", p->override.pin, &oom);
 	}
-	msg_put_num(root, "version_keys", p->version_keys, &oom);
+	msg_put_u64(root, "version_keys", p->version_keys, &oom);
 	if (oom) {
 		cJSON_Delete(root);
 		return NULL;
@@ -1284,19 +1363,19 @@ report_target_to_json(cJSON *o, const struct canary_target_report *t, int *oom)
 	cJSON *a, *e;
 
 	msg_put_str(o, "id", t->id, oom);
-	msg_put_num(o, "sent", (double)t->sent, oom);
-	msg_put_num(o, "responses", (double)t->responses, oom);
+	msg_put_u64(o, "sent", t->sent, oom);
+	msg_put_u64(o, "responses", t->responses, oom);
 	a = msg_put_new(o, "statuses", cJSON_CreateArray(), oom);
 	for (int j = 0; a != NULL && j < t->n_statuses; j++) {
 		if ((e = msg_push_new(a, cJSON_CreateObject(), oom)) != NULL) {
-			msg_put_num(e, "status", t->statuses[j].status, oom);
-			msg_put_num(e, "count", (double)t->statuses[j].count, oom);
+			msg_put_int(e, "status", t->statuses[j].status, oom);
+			msg_put_u64(e, "count", t->statuses[j].count, oom);
 		}
 	}
-	msg_put_num(o, "statuses_other", (double)t->statuses_other, oom);
+	msg_put_u64(o, "statuses_other", t->statuses_other, oom);
 	if ((e = msg_put_new(o, "errors", cJSON_CreateObject(), oom)) != NULL) {
 		for (int c = 0; c < CANARY_ERRCLASS_COUNT; c++) {
-			msg_put_num(e, msg_errclass_names[c], (double)t->errors[c], oom);
+			msg_put_u64(e, msg_errclass_names[c], t->errors[c], oom);
 		}
 	}
 	msg_put(o, "latency", canary_hist_encode(&t->latency), oom);
@@ -1305,20 +1384,20 @@ report_target_to_json(cJSON *o, const struct canary_target_report *t, int *oom)
 		if ((e = msg_push_new(a, cJSON_CreateObject(), oom)) != NULL) {
 			msg_put_str(e, "middleware", t->pairs[j].middleware, oom);
 			msg_put_str(e, "server", t->pairs[j].server, oom);
-			msg_put_num(e, "count", (double)t->pairs[j].count, oom);
+			msg_put_u64(e, "count", t->pairs[j].count, oom);
 		}
 	}
-	msg_put_num(o, "pairs_other", (double)t->pairs_other, oom);
-	msg_put_num(o, "cache_hit", (double)t->cache_hit, oom);
-	msg_put_num(o, "cache_stale", (double)t->cache_stale, oom);
-	msg_put_num(o, "cache_miss", (double)t->cache_miss, oom);
-	msg_put_num(o, "cache_warmup", (double)t->cache_warmup, oom);
-	msg_put_num(o, "affinity_violations", (double)t->affinity_violations, oom);
-	msg_put_num(o, "unknown_versions", (double)t->unknown_versions, oom);
-	msg_put_num(o, "body_mismatches", (double)t->body_mismatches, oom);
-	msg_put_num(o, "override_sent", (double)t->override_sent, oom);
-	msg_put_num(o, "override_violations", (double)t->override_violations, oom);
-	msg_put_num(o, "key_violations", (double)t->key_violations, oom);
+	msg_put_u64(o, "pairs_other", t->pairs_other, oom);
+	msg_put_u64(o, "cache_hit", t->cache_hit, oom);
+	msg_put_u64(o, "cache_stale", t->cache_stale, oom);
+	msg_put_u64(o, "cache_miss", t->cache_miss, oom);
+	msg_put_u64(o, "cache_warmup", t->cache_warmup, oom);
+	msg_put_u64(o, "affinity_violations", t->affinity_violations, oom);
+	msg_put_u64(o, "unknown_versions", t->unknown_versions, oom);
+	msg_put_u64(o, "body_mismatches", t->body_mismatches, oom);
+	msg_put_u64(o, "override_sent", t->override_sent, oom);
+	msg_put_u64(o, "override_violations", t->override_violations, oom);
+	msg_put_u64(o, "key_violations", t->key_violations, oom);
 	a = msg_put_new(o, "samples", cJSON_CreateArray(), oom);
 	for (int j = 0; a != NULL && j < t->n_samples; j++) {
 		msg_push(a, cJSON_CreateString(t->samples[j]), oom);
@@ -1334,12 +1413,12 @@ report_to_json(const struct canary_report *r)
 	if (oom) {
 		return NULL;
 	}
-	msg_put_num(root, "v", r->proto_version, &oom);
+	msg_put_int(root, "v", r->proto_version, &oom);
 	msg_put_str(root, "type", "report", &oom);
 	msg_put_str(root, "agent_id", r->agent_id, &oom);
 	msg_put_str(root, "region", r->region, &oom);
 	msg_put_str(root, "rollout_id", r->rollout_id, &oom);
-	msg_put_num(root, "round", (double)r->round, &oom);
+	msg_put_u64(root, "round", r->round, &oom);
 	msg_put(root, "partial", cJSON_CreateBool(r->partial != 0), &oom);
 	msg_put_str(root, "error", r->error, &oom);
 	arr = msg_put_new(root, "targets", cJSON_CreateArray(), &oom);

@@ -16,7 +16,7 @@
  *
  * Wire fields (snake_case, named after the struct fields; "*" optional, with
  * the default the decoder fills in; integers are JSON numbers with no
- * fraction, at most CANARY_MSG_INT_MAX = 2^53-1 so they travel exactly):
+ * fraction, at most CANARY_MSG_INT_MAX = 2^52-1 so they travel exactly):
  *
  *   probe: {"v":1, "type":"probe", "rollout_id":ID, "round":N,
  *     "phase":"baseline"|"converge"|"bake"|"rollback-verify"|"check",
@@ -89,7 +89,7 @@
 #define CANARY_HEADER_NAME_LEN  64
 #define CANARY_BODY_MATCH_LEN   256
 #define CANARY_SAMPLE_LEN       256
-#define CANARY_MSG_INT_MAX      CANARY_HIST_INT_MAX /* 2^53-1: exact in a JSON number */
+#define CANARY_MSG_INT_MAX      CANARY_HIST_INT_MAX /* 2^52-1: exact through cJSON */
 #define CANARY_MAX_REQUESTS     100000              /* per target per round */
 #define CANARY_MAX_TIMEOUT_MS   600000              /* per request */
 #define CANARY_MAX_DEADLINE_MS  3600000             /* a survey's time budget */
@@ -276,7 +276,10 @@ void canary_report_free(struct canary_report *r);
  * check counters; samples kept while room remains. A dst with an empty id
  * (a zeroed accumulator) takes src's id. Exact: merging reports equals
  * counting all their requests at once (the itemised tables in the order
- * each value was first seen). Counters saturate at UINT64_MAX. */
+ * each value was first seen, the rest in *_other once a table is full),
+ * provided no src had itself to put a status or pair in its *_other; when
+ * one had, the totals (itemised counts plus *_other) stay exact but which
+ * values are itemised may differ. Counters saturate at UINT64_MAX. */
 void canary_target_report_merge(struct canary_target_report *dst,
                                 const struct canary_target_report *src);
 

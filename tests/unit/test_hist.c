@@ -38,7 +38,7 @@ rng_next(uint64_t *s)
 static double
 rng_unit(uint64_t *s)
 {
-	return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0;
+	return ((double)(rng_next(s) >> 11) + 0.5) / 9007199254740992.0; /* 2^53 */
 }
 
 static double
@@ -410,17 +410,17 @@ static const struct reject_case reject_cases[] = {
     {"{\"n\":1,\"n\":1,\"min\":250,\"max\":250,\"sum\":250,\"b\":[80,1]}",
      "lat.n: field appears twice"},
     {"{\"n\":\"1\",\"min\":250,\"max\":250,\"sum\":250,\"b\":[80,1]}",
-     "lat.n: expected an integer 0..9007199254740991, got \"1\""},
+     "lat.n: expected an integer 0..4503599627370495, got \"1\""},
     {"{\"n\":-1,\"min\":250,\"max\":250,\"sum\":250,\"b\":[80,1]}",
-     "lat.n: expected an integer 0..9007199254740991, got -1"},
+     "lat.n: expected an integer 0..4503599627370495, got -1"},
     {"{\"n\":1.5,\"min\":250,\"max\":250,\"sum\":250,\"b\":[80,1]}",
-     "lat.n: expected an integer 0..9007199254740991, got 1.5"},
+     "lat.n: expected an integer 0..4503599627370495, got 1.5"},
     {"{\"n\":1,\"min\":1e300,\"max\":250,\"sum\":250,\"b\":[80,1]}",
-     "lat.min: expected an integer 0..9007199254740991, got 1e+300"},
+     "lat.min: expected an integer 0..4503599627370495, got 1e+300"},
     {"{\"n\":1,\"min\":250,\"max\":null,\"sum\":250,\"b\":[80,1]}",
-     "lat.max: expected an integer 0..9007199254740991, got null"},
+     "lat.max: expected an integer 0..4503599627370495, got null"},
     {"{\"n\":1,\"min\":250,\"max\":250,\"sum\":true,\"b\":[80,1]}",
-     "lat.sum: expected an integer 0..9007199254740991, got true"},
+     "lat.sum: expected an integer 0..4503599627370495, got true"},
     {"{\"n\":1,\"min\":300,\"max\":250,\"sum\":250,\"b\":[80,1]}", "lat.min: 300 is above max 250"},
     {"{\"n\":0,\"min\":0,\"max\":5,\"sum\":0,\"b\":[]}",
      "lat: an empty histogram (n 0) must have min, max and sum 0"},
@@ -497,7 +497,7 @@ test_decode_error_value_truncated(void **state)
 	assert_non_null(j);
 	assert_int_equal(canary_hist_decode(j, "lat", &h, err, sizeof(err)), CANARY_EINVAL);
 	snprintf(want, sizeof(want),
-	         "lat.n: expected an integer 0..9007199254740991, got \"%.39s...",
+	         "lat.n: expected an integer 0..4503599627370495, got \"%.39s...",
 	         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
 	assert_string_equal(err, want);
 	cJSON_Delete(j);

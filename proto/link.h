@@ -10,11 +10,19 @@
  * Threads: nng completes aio on its own threads. struct canary_evq carries
  * messages from those threads to one libevent loop (a locked queue plus
  * event_active), so program state is only touched on the loop thread.
+ * libevent threading must be on (evthread_use_pthreads()) before that loop's
+ * event_base is made.
+ *
+ * TLS: a dialer checks that the listener's certificate names the host of the
+ * URL. mbedTLS 2.28 matches the subject alternative DNS names (or the common
+ * name when there are none) and not IP entries: a certificate for an address
+ * carries it as a DNS name too, e.g. subjectAltName DNS:127.0.0.1.
  */
 #ifndef CANARY_LINK_H
 #define CANARY_LINK_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <event2/event.h>
 #include <nng/nng.h>
@@ -22,6 +30,10 @@
 #define CANARY_LINK_RECV_MAX      (1024 * 1024) /* = CANARY_MSG_MAX_BYTES */
 #define CANARY_LINK_RECONNMINT_MS 100
 #define CANARY_LINK_RECONNMAXT_MS 5000
+#define CANARY_LINK_URL_MAX       1024         /* bytes of a link URL, with the NUL */
+#define CANARY_LINK_PEM_MAX       (256 * 1024) /* bytes of one PEM file */
+#define CANARY_EVQ_MAX            16384        /* messages waiting for the loop; more are dropped */
+#define CANARY_EVQ_BATCH          64           /* messages delivered per loop wake-up */
 
 struct canary_tls_files {
 	const char *cert; /* PEM certificate chain of this side */
@@ -50,11 +62,17 @@ int canary_link_dial(nng_socket s, const char *url, int insecure,
 struct canary_evq;
 
 /* canary_evq_new: cb(msg, arg) is called on base's thread once per pushed
- * message, in order; cb takes ownership of msg. */
+ * message, in order; cb takes ownership of msg. The queue's event is only
+ * ever made active, never added: it does not by itself keep
+ * event_base_dispatch running (a program's signal events do). */
 int canary_evq_new(struct event_base *base, void (*cb)(nng_msg *msg, void *arg), void *arg,
                    struct canary_evq **qp);
-/* canary_evq_push: from any thread; takes ownership of msg. */
+/* canary_evq_push: from any thread; takes ownership of msg. When
+ * CANARY_EVQ_MAX messages are already waiting, msg is freed and counted as
+ * dropped (a peer flooding the socket cannot grow memory without bound). */
 void canary_evq_push(struct canary_evq *q, nng_msg *msg);
+/* canary_evq_dropped: messages dropped so far because the queue was full. */
+uint64_t canary_evq_dropped(struct canary_evq *q);
 /* canary_evq_free: drops queued messages. Accepts NULL. Call on the loop
  * thread after the producers have stopped. */
 void canary_evq_free(struct canary_evq *q);

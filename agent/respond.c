@@ -1,0 +1,308 @@
+/*
+ * respond.c: the respondent (see respond.h).
+ *
+ * Ownership: the respondent owns its nng socket and context, two aios (one
+ * receive, one send), the event queue, and the round in progress.
+ */
+#include "respond.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/survey0/respond.h>
+
+#include "err.h"
+#include "log.h"
+#include "msg.h"
+
+struct agent_respond {
+	struct event_base *base;
+	struct agent_engine *engine;
+	const struct agent_respond_opts *opts;
+	nng_socket sock;
+	int sock_open;
+	nng_ctx ctx;
+	nng_aio *raio;
+	nng_aio *saio;
+	struct canary_evq *q;
+	struct agent_round *round; /* the survey being run, or NULL */
+	uint64_t answered;
+	int closing;
+};
+
+/* nng thread: a survey arrived, or the receive failed. */
+static void
+respond_recv_cb(void *arg)
+{
+	struct agent_respond *r = arg;
+	int rv = nng_aio_result(r->raio);
+
+	if (rv == 0) {
+		canary_evq_push(r->q, nng_aio_get_msg(r->raio));
+		return;
+	}
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		return;
+	}
+	/* A transient failure: wait for the next survey. */
+	nng_ctx_recv(r->ctx, r->raio);
+}
+
+/* nng thread: the reply went out (or could not: the surveyor left). Either
+ * way the next survey is awaited. */
+static void
+respond_send_cb(void *arg)
+{
+	struct agent_respond *r = arg;
+	int rv = nng_aio_result(r->saio);
+
+	if (rv != 0) {
+		/* Not sent: the message is still ours. */
+		nng_msg *m = nng_aio_get_msg(r->saio);
+		if (m != NULL) {
+			nng_msg_free(m);
+		}
+	}
+	nng_aio_set_msg(r->saio, NULL);
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+		return;
+	}
+	nng_ctx_recv(r->ctx, r->raio);
+}
+
+/* Sends rep (filled with the agent's id and region here) as the answer to
+ * the current survey. On any failure the survey goes unanswered and the next
+ * one is awaited. */
+static void
+respond_send(struct agent_respond *r, struct canary_report *rep)
+{
+	char err[CANARY_ERRLEN];
+	char *text = NULL;
+	size_t len = 0;
+	nng_msg *m = NULL;
+	int rv;
+
+	rep->proto_version = CANARY_PROTO_VERSION;
+	snprintf(rep->agent_id, sizeof(rep->agent_id), "%s", r->opts->agent_id);
+	snprintf(rep->region, sizeof(rep->region), "%s", r->opts->region);
+	rv = canary_report_encode(rep, &text, &len, err, sizeof(err));
+	if (rv != 0) {
+		canary_logf(CANARY_LOG_ERROR, "report_encode", "round %llu: %s",
+		            (unsigned long long)rep->round, err);
+		goto fail;
+	}
+	rv = nng_msg_alloc(&m, 0);
+	if (rv != 0 || nng_msg_append(m, text, len) != 0) {
+		canary_logf(CANARY_LOG_ERROR, "report_send", "out of memory");
+		goto fail;
+	}
+	free(text);
+	r->answered++;
+	nng_aio_set_msg(r->saio, m);
+	nng_ctx_send(r->ctx, r->saio);
+	return;
+fail:
+	free(text);
+	if (m != NULL) {
+		nng_msg_free(m);
+	}
+	nng_ctx_recv(r->ctx, r->raio);
+}
+
+static void
+respond_send_error(struct agent_respond *r, uint64_t round, const char *rollout, const char *why)
+{
+	struct canary_report rep;
+
+	memset(&rep, 0, sizeof(rep));
+	rep.round = round;
+	snprintf(rep.rollout_id, sizeof(rep.rollout_id), "%s", rollout);
+	snprintf(rep.error, sizeof(rep.error), "%s", why);
+	respond_send(r, &rep);
+}
+
+static void
+respond_log_round(struct agent_respond *r, const struct canary_report *rep)
+{
+	struct canary_hist all;
+	uint64_t sent = 0, errors = 0, hits = 0, stale = 0, miss = 0, viol = 0;
+	struct canary_log_line *l;
+
+	canary_hist_init(&all);
+	for (int i = 0; i < rep->n_targets; i++) {
+		const struct canary_target_report *t = &rep->targets[i];
+		sent += t->sent;
+		for (int c = 0; c < CANARY_ERRCLASS_COUNT; c++) {
+			errors += t->errors[c];
+		}
+		hits += t->cache_hit;
+		stale += t->cache_stale;
+		miss += t->cache_miss;
+		viol += t->affinity_violations + t->unknown_versions + t->override_violations +
+		        t->key_violations;
+		canary_hist_merge(&all, &t->latency);
+	}
+	l = canary_log_begin(CANARY_LOG_INFO, "round");
+	canary_log_str(l, "region", r->opts->region);
+	canary_log_str(l, "rollout", rep->rollout_id);
+	canary_log_u64(l, "round", rep->round);
+	canary_log_u64(l, "sent", sent);
+	canary_log_u64(l, "errors", errors);
+	canary_log_dbl(l, "p95_ms", (double)canary_hist_quantile(&all, 0.95) / 1000.0);
+	canary_log_u64(l, "cache_hits", hits);
+	canary_log_u64(l, "cache_stale", stale);
+	canary_log_u64(l, "cache_misses", miss);
+	canary_log_u64(l, "violations", viol);
+	canary_log_u64(l, "partial", (uint64_t)rep->partial);
+	canary_log_end(l);
+}
+
+static void
+respond_round_done(struct agent_round *round, void *arg)
+{
+	struct agent_respond *r = arg;
+	struct canary_report *rep = agent_round_report(round);
+
+	respond_log_round(r, rep);
+	respond_send(r, rep);
+	r->round = NULL;
+	agent_round_free(round);
+}
+
+/* The time kept free before the deadline to encode and send the report. */
+static uint32_t
+respond_budget(uint32_t deadline_ms)
+{
+	uint32_t margin = deadline_ms / AGENT_REPLY_MARGIN_DIV;
+
+	if (margin < AGENT_REPLY_MARGIN_MIN_MS) {
+		margin = AGENT_REPLY_MARGIN_MIN_MS;
+	}
+	if (margin > AGENT_REPLY_MARGIN_MAX_MS) {
+		margin = AGENT_REPLY_MARGIN_MAX_MS;
+	}
+	return deadline_ms > margin ? deadline_ms - margin : 1;
+}
+
+/* Loop thread: one survey. */
+static void
+respond_on_msg(nng_msg *msg, void *arg)
+{
+	struct agent_respond *r = arg;
+	struct canary_probe p;
+	char err[CANARY_ERRLEN];
+	char why[CANARY_SAMPLE_LEN];
+	int rv;
+
+	if (r->closing) {
+		nng_msg_free(msg);
+		return;
+	}
+	rv = canary_probe_decode(nng_msg_body(msg), nng_msg_len(msg), &p, err, sizeof(err));
+	nng_msg_free(msg);
+	if (rv != 0) {
+		canary_logf(CANARY_LOG_WARN, "survey_rejected", "%s", err);
+		snprintf(why, sizeof(why), "survey rejected: %.200s", err);
+		respond_send_error(r, 0, "", why);
+		return;
+	}
+	rv = agent_round_start(r->engine, r->base, &p, respond_budget(p.deadline_ms),
+	                       &r->opts->round, respond_round_done, r, &r->round, err, sizeof(err));
+	if (rv != 0) {
+		canary_logf(CANARY_LOG_WARN, "survey_refused", "round %llu: %s",
+		            (unsigned long long)p.round, err);
+		snprintf(why, sizeof(why), "survey refused: %.200s", err);
+		respond_send_error(r, p.round, p.rollout_id, why);
+	}
+	canary_probe_free(&p);
+}
+
+int
+agent_respond_new(struct event_base *base, struct agent_engine *e,
+                  const struct agent_respond_opts *o, struct agent_respond **rp, char *err,
+                  size_t errlen)
+{
+	struct agent_respond *r;
+	const struct canary_tls_files *tls = o->tls.cert != NULL ? &o->tls : NULL;
+	int rv = 0;
+	int nrv;
+
+	*rp = NULL;
+	r = calloc(1, sizeof(*r));
+	if (r == NULL) {
+		return canary_errf(err, errlen, CANARY_ENOMEM, "respondent: out of memory");
+	}
+	r->base = base;
+	r->engine = e;
+	r->opts = o;
+	rv = canary_evq_new(base, respond_on_msg, r, &r->q);
+	if (rv != 0) {
+		rv = canary_errf(err, errlen, rv, "respondent: event queue: %s",
+		                 canary_strerror(rv));
+		goto out;
+	}
+	nrv = nng_respondent0_open(&r->sock);
+	if (nrv != 0) {
+		rv = canary_errf(err, errlen, CANARY_EIO, "respondent socket: %s",
+		                 nng_strerror(nrv));
+		goto out;
+	}
+	r->sock_open = 1;
+	nrv = nng_ctx_open(&r->ctx, r->sock);
+	if (nrv == 0) {
+		nrv = nng_aio_alloc(&r->raio, respond_recv_cb, r);
+	}
+	if (nrv == 0) {
+		nrv = nng_aio_alloc(&r->saio, respond_send_cb, r);
+	}
+	if (nrv != 0) {
+		rv = canary_errf(err, errlen, CANARY_EIO, "respondent: %s", nng_strerror(nrv));
+		goto out;
+	}
+	for (int i = 0; i < o->n_listen; i++) {
+		rv = canary_link_listen(r->sock, o->listen[i], o->insecure, tls, err, errlen);
+		if (rv != 0) {
+			goto out;
+		}
+	}
+	for (int i = 0; i < o->n_dial; i++) {
+		rv = canary_link_dial(r->sock, o->dial[i], o->insecure, tls, err, errlen);
+		if (rv != 0) {
+			goto out;
+		}
+	}
+	nng_ctx_recv(r->ctx, r->raio);
+	*rp = r;
+	r = NULL;
+out:
+	agent_respond_free(r);
+	return rv;
+}
+
+uint64_t
+agent_respond_rounds(const struct agent_respond *r)
+{
+	return r->answered;
+}
+
+void
+agent_respond_free(struct agent_respond *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	r->closing = 1;
+	if (r->sock_open) {
+		nng_close(r->sock); /* aborts both aios; their callbacks see ECLOSED */
+	}
+	if (r->raio != NULL) {
+		nng_aio_free(r->raio); /* waits for a running callback */
+	}
+	if (r->saio != NULL) {
+		nng_aio_free(r->saio); /* its callback freed an unsent reply */
+	}
+	agent_round_free(r->round);
+	canary_evq_free(r->q);
+	free(r);
+}

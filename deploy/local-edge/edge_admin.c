@@ -1,0 +1,153 @@
+/*
+ * edge_admin.c: state, timeline, region down/up.
+ */
+#include "edge_admin.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "err.h"
+
+static void
+admin_send(struct evhttp_request *req, int status, cJSON *json)
+{
+	char *text = json != NULL ? cJSON_PrintUnformatted(json) : NULL;
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "application/json");
+	if (text == NULL) {
+		evbuffer_add_printf(out, "{\"error\":\"out of memory\"}\n");
+		evhttp_send_reply(req, HTTP_INTERNAL, NULL, NULL);
+	} else {
+		evbuffer_add(out, text, strlen(text));
+		evbuffer_add(out, "\n", 1);
+		evhttp_send_reply(req, status, NULL, NULL);
+	}
+	free(text);
+	cJSON_Delete(json);
+}
+
+static void
+admin_error(struct evhttp_request *req, int status, const char *msg)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "error", msg);
+	admin_send(req, status, o);
+}
+
+static cJSON *
+admin_state_json(struct edge_state *st, struct edge_plane *plane)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *ws = cJSON_AddArrayToObject(o, "workers");
+
+	for (int i = 0; ws != NULL && i < st->n_workers; i++) {
+		struct edge_worker *w = &st->workers[i];
+		cJSON *x = cJSON_CreateObject();
+		cJSON *vs, *ds;
+		const struct edge_deployment *cur = edge_state_current(w);
+
+		if (x == NULL) {
+			break;
+		}
+		cJSON_AddItemToArray(ws, x);
+		cJSON_AddStringToObject(x, "name", w->name);
+		cJSON_AddStringToObject(x, "migration_tag", w->migration_tag);
+		vs = cJSON_AddArrayToObject(x, "versions");
+		for (int j = w->n_versions - 1; vs != NULL && j >= 0; j--) {
+			const struct edge_version *v = &w->versions[j];
+			cJSON *y = cJSON_CreateObject();
+			char when[40];
+
+			if (y == NULL) {
+				break;
+			}
+			edge_state_iso(v->created_ms, when, sizeof(when));
+			cJSON_AddStringToObject(y, "id", v->id);
+			cJSON_AddNumberToObject(y, "number", v->number);
+			cJSON_AddStringToObject(y, "created_on", when);
+			cJSON_AddItemToObject(
+			    y, "annotations",
+			    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(v->rec, "annotations"),
+			                    1));
+			cJSON_AddItemToObject(y, "bindings", cJSON_Duplicate(v->bindings, 1));
+			cJSON_AddItemToObject(
+			    y, "modules",
+			    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(v->rec, "modules"),
+			                    1));
+			cJSON_AddItemToArray(vs, y);
+		}
+		if (cur != NULL) {
+			cJSON_AddItemToObject(x, "deployment", edge_state_deployment_json(cur));
+		} else {
+			cJSON_AddNullToObject(x, "deployment");
+		}
+		ds = cJSON_AddArrayToObject(x, "deployments");
+		for (int j = w->n_deps - 1; ds != NULL && j >= 0; j--) {
+			cJSON_AddItemToArray(ds, edge_state_deployment_json(&w->deps[j]));
+		}
+	}
+	cJSON_AddItemToObject(o, "regions", edge_plane_regions_json(plane));
+	return o;
+}
+
+void
+edge_admin_handle(struct evhttp_request *req, const char *path, struct edge_state *st,
+                  struct edge_plane *plane)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	const char *rest = path + strlen(EDGE_ADMIN_PREFIX);
+
+	if (strcmp(rest, "state") == 0 || strcmp(rest, "timeline") == 0) {
+		if (m != EVHTTP_REQ_GET) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
+			admin_error(req, 405, "method not allowed: use GET");
+			return;
+		}
+		admin_send(req, HTTP_OK,
+		           rest[0] == 's' ? admin_state_json(st, plane)
+		                          : edge_plane_timeline_json(plane));
+		return;
+	}
+	if (strncmp(rest, "regions/", 8) == 0) {
+		const char *name = rest + 8;
+		const char *slash = strchr(name, '/');
+		char region[EDGE_NAME_MAX];
+		int down;
+
+		if (slash == NULL || slash == name || (size_t)(slash - name) >= sizeof(region) ||
+		    (strcmp(slash, "/down") != 0 && strcmp(slash, "/up") != 0)) {
+			admin_error(req, HTTP_NOTFOUND,
+			            "no route: expected /__edge/regions/NAME/down or /up");
+			return;
+		}
+		if (m != EVHTTP_REQ_POST) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+			admin_error(req, 405, "method not allowed: use POST");
+			return;
+		}
+		memcpy(region, name, (size_t)(slash - name));
+		region[slash - name] = '\0';
+		down = strcmp(slash, "/down") == 0;
+		if (edge_plane_set_down(plane, region, down) != 0) {
+			admin_error(req, HTTP_NOTFOUND, "unknown region");
+			return;
+		}
+		{
+			cJSON *o = cJSON_CreateObject();
+
+			cJSON_AddStringToObject(o, "region", region);
+			cJSON_AddBoolToObject(o, "down", down);
+			admin_send(req, HTTP_OK, o);
+		}
+		return;
+	}
+	admin_error(
+	    req, HTTP_NOTFOUND,
+	    "no route: expected /__edge/state, /__edge/timeline or /__edge/regions/NAME/down|up");
+}

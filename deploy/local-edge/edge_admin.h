@@ -1,0 +1,28 @@
+/*
+ * edge_admin.h: the admin routes of canary-edge, on the API listener.
+ *
+ *   GET  /__edge/state               workers, versions with bindings, deployments
+ *                                    (newest first), and what each region sees now
+ *   GET  /__edge/timeline            every deployment change as it became visible
+ *                                    in each region, in order, with wall-clock ms
+ *   POST /__edge/regions/NAME/down   the region answers 503 until ...
+ *   POST /__edge/regions/NAME/up     ... it is brought back
+ *
+ * Plain JSON (no Cloudflare envelope); no token: loopback test tooling.
+ * Runs on the loop thread.
+ */
+#ifndef CANARY_EDGE_ADMIN_H
+#define CANARY_EDGE_ADMIN_H
+
+#include <event2/http.h>
+
+#include "edge_plane.h"
+#include "edge_state.h"
+
+#define EDGE_ADMIN_PREFIX "/__edge/"
+
+/* edge_admin_handle: answers req, whose path starts with EDGE_ADMIN_PREFIX. */
+void edge_admin_handle(struct evhttp_request *req, const char *path, struct edge_state *st,
+                       struct edge_plane *plane);
+
+#endif /* CANARY_EDGE_ADMIN_H */

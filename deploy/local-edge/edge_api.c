@@ -1,0 +1,620 @@
+/*
+ * edge_api.c: Cloudflare's REST routes for workers, versions, deployments.
+ */
+#include "edge_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+
+#include "edge_admin.h"
+#include "edge_multipart.h"
+#include "err.h"
+#include "jsonc.h"
+#include "log.h"
+
+#define API_PREFIX   "/client/v4/accounts/"
+#define API_MAX_SEGS 8
+
+struct edge_api {
+	struct evhttp *http;
+	struct edge_state *st;
+	struct edge_plane *plane;
+	struct edge_rng *rng;
+	struct edge_api_config cfg;
+};
+
+static int64_t
+api_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* api_send: the envelope; result is taken (NULL for errors). */
+static void
+api_send(struct evhttp_request *req, int status, cJSON *result, int code, const char *message)
+{
+	cJSON *env = cJSON_CreateObject();
+	cJSON *errors, *e;
+	char *text = NULL;
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+	                  "application/json");
+	if (env == NULL) {
+		goto nomem;
+	}
+	cJSON_AddBoolToObject(env, "success", code == 0);
+	errors = cJSON_AddArrayToObject(env, "errors");
+	if (code != 0 && errors != NULL && (e = cJSON_CreateObject()) != NULL) {
+		cJSON_AddNumberToObject(e, "code", code);
+		cJSON_AddStringToObject(e, "message", message);
+		cJSON_AddItemToArray(errors, e);
+	}
+	cJSON_AddArrayToObject(env, "messages");
+	if (result != NULL) {
+		cJSON_AddItemToObject(env, "result", result);
+		result = NULL;
+	} else {
+		cJSON_AddNullToObject(env, "result");
+	}
+	text = cJSON_PrintUnformatted(env);
+	if (text == NULL) {
+		goto nomem;
+	}
+	evbuffer_add(out, text, strlen(text));
+	evhttp_send_reply(req, status, NULL, NULL);
+	free(text);
+	cJSON_Delete(env);
+	return;
+nomem:
+	cJSON_Delete(result);
+	cJSON_Delete(env);
+	evbuffer_add_printf(out,
+	                    "{\"success\":false,\"errors\":[{\"code\":%d,\"message\":\"out of "
+	                    "memory\"}],\"messages\":[],\"result\":null}",
+	                    EDGE_CF_TOO_MANY);
+	evhttp_send_reply(req, HTTP_INTERNAL, NULL, NULL);
+}
+
+static void
+api_ok(struct evhttp_request *req, cJSON *result)
+{
+	if (result == NULL) {
+		api_send(req, HTTP_INTERNAL, NULL, EDGE_CF_TOO_MANY, "out of memory");
+		return;
+	}
+	api_send(req, HTTP_OK, result, 0, NULL);
+}
+
+/* api_fail: maps a canary error from the state to Cloudflare's answer. */
+static void
+api_fail(struct evhttp_request *req, int rv, const char *err)
+{
+	switch (rv) {
+	case CANARY_ENOENT:
+		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND, err);
+		break;
+	case CANARY_ENOMEM:
+	case CANARY_EIO:
+	case CANARY_EINTERNAL:
+		api_send(req, HTTP_INTERNAL, NULL, EDGE_CF_TOO_MANY, err);
+		break;
+	case CANARY_ETOOBIG:
+		api_send(req, 413, NULL, EDGE_CF_TOO_MANY, err);
+		break;
+	default:
+		api_send(req, HTTP_BADREQUEST, NULL, EDGE_CF_BAD_REQUEST, err);
+		break;
+	}
+}
+
+static void
+api_method_not_allowed(struct evhttp_request *req, const char *allow)
+{
+	char msg[96];
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", allow);
+	snprintf(msg, sizeof(msg), "Method not allowed for this route (allowed: %s)", allow);
+	api_send(req, 405, NULL, EDGE_CF_METHOD, msg);
+}
+
+/* api_save: persists the state after a change. A failure is logged and
+ * reported: the change is in memory but would not survive a restart. */
+static int
+api_save(struct edge_api *a, char *err, size_t errlen)
+{
+	int rv;
+
+	if (a->cfg.state_path == NULL) {
+		return 0;
+	}
+	rv = edge_state_save(a->st, a->cfg.state_path, err, errlen);
+	if (rv != 0) {
+		canary_logf(CANARY_LOG_ERROR, "state_save", "%s", err);
+	}
+	return rv;
+}
+
+static const char *
+api_source(struct evhttp_request *req)
+{
+	const char *ua = evhttp_find_header(evhttp_request_get_input_headers(req), "User-Agent");
+
+	return ua != NULL && strncmp(ua, "wrangler", 8) == 0 ? "wrangler" : "api";
+}
+
+/* api_body: the whole request body as one contiguous, NUL-terminated
+ * block inside the input buffer (already capped by EDGE_API_MAX_BODY). */
+static const char *
+api_body(struct evhttp_request *req, size_t *len)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	unsigned char *p;
+
+	*len = evbuffer_get_length(in);
+	if (evbuffer_add(in, "", 1) != 0) {
+		return NULL;
+	}
+	p = evbuffer_pullup(in, -1);
+	return (const char *)p;
+}
+
+static int
+api_parse_json(struct evhttp_request *req, struct canary_jsonc **doc, char *err, size_t errlen)
+{
+	size_t len;
+	const char *body = api_body(req, &len);
+	char inner[CANARY_ERRLEN];
+	int rv;
+
+	if (body == NULL) {
+		return canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
+	}
+	if (len == 0) {
+		return canary_errf(err, errlen, CANARY_EPARSE,
+		                   "body: expected JSON, found nothing");
+	}
+	rv = canary_jsonc_parse(body, len, EDGE_JSON_MAX_DEPTH, doc, inner, sizeof(inner));
+	if (rv != 0) {
+		return canary_errf(err, errlen, rv == CANARY_ENOMEM ? rv : CANARY_EPARSE,
+		                   "body: malformed JSON at %s", inner);
+	}
+	return 0;
+}
+
+static void
+api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
+{
+	char boundary[EDGE_MULTIPART_MAX_BOUNDARY + 1];
+	char err[CANARY_ERRLEN], inner[CANARY_ERRLEN];
+	char id[EDGE_UUID_LEN];
+	struct edge_part *parts = NULL;
+	struct canary_jsonc *doc = NULL;
+	cJSON *modules = NULL;
+	const struct edge_part *meta;
+	struct edge_version *v;
+	struct edge_stamp stamp;
+	const char *body, *main_module;
+	size_t len;
+	int n = 0, rv;
+
+	if (edge_state_worker(a->st, script) == NULL) {
+		canary_errf(err, sizeof(err), CANARY_ENOENT,
+		            "This Worker does not exist on your account. (worker \"%s\")", script);
+		api_fail(req, CANARY_ENOENT, err);
+		goto out;
+	}
+	rv = edge_multipart_boundary(
+	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"), boundary,
+	    sizeof(boundary), err, sizeof(err));
+	if (rv != 0) {
+		api_fail(req, rv, err);
+		goto out;
+	}
+	body = api_body(req, &len);
+	parts = calloc(EDGE_MULTIPART_MAX_PARTS, sizeof(*parts));
+	if (body == NULL || parts == NULL) {
+		api_fail(req, CANARY_ENOMEM, "out of memory");
+		goto out;
+	}
+	rv = edge_multipart_parse(body, len, boundary, parts, EDGE_MULTIPART_MAX_PARTS, &n, err,
+	                          sizeof(err));
+	if (rv != 0) {
+		api_fail(req, rv == CANARY_ETOOBIG ? CANARY_EINVAL : rv, err);
+		goto out;
+	}
+	meta = edge_multipart_find(parts, n, "metadata");
+	if (meta == NULL) {
+		api_fail(req, CANARY_EINVAL, "multipart: expected a part named \"metadata\"");
+		goto out;
+	}
+	rv = canary_jsonc_parse(meta->data, meta->len, EDGE_JSON_MAX_DEPTH, &doc, inner,
+	                        sizeof(inner));
+	if (rv != 0) {
+		canary_errf(err, sizeof(err), rv, "metadata: malformed JSON at %s", inner);
+		api_fail(req, rv == CANARY_ENOMEM ? rv : CANARY_EINVAL, err);
+		goto out;
+	}
+	if (n - 1 > EDGE_MAX_MODULES) {
+		canary_errf(err, sizeof(err), CANARY_EINVAL, "multipart: more than %d modules",
+		            EDGE_MAX_MODULES);
+		api_fail(req, CANARY_EINVAL, err);
+		goto out;
+	}
+	modules = cJSON_CreateArray();
+	for (int i = 0; modules != NULL && i < n; i++) {
+		cJSON *m;
+
+		if (&parts[i] == meta) {
+			continue;
+		}
+		m = cJSON_CreateObject();
+		if (m == NULL) {
+			break;
+		}
+		cJSON_AddStringToObject(m, "name", parts[i].name);
+		cJSON_AddStringToObject(m, "type", parts[i].content_type);
+		cJSON_AddNumberToObject(m, "size", (double)parts[i].len);
+		cJSON_AddItemToArray(modules, m);
+	}
+	if (modules == NULL) {
+		api_fail(req, CANARY_ENOMEM, "out of memory");
+		goto out;
+	}
+	{
+		const cJSON *mm =
+		    cJSON_GetObjectItemCaseSensitive(canary_jsonc_root(doc), "main_module");
+
+		main_module = cJSON_IsString(mm) ? mm->valuestring : NULL;
+	}
+	if (main_module != NULL && (edge_multipart_find(parts, n, main_module) == NULL ||
+	                            strcmp(main_module, "metadata") == 0)) {
+		canary_errf(err, sizeof(err), CANARY_EINVAL,
+		            "metadata.main_module: no module part named \"%.200s\"", main_module);
+		api_fail(req, CANARY_EINVAL, err);
+		goto out;
+	}
+	edge_rng_uuid(a->rng, id);
+	stamp.id = id;
+	stamp.now_ms = api_now_ms();
+	stamp.source = api_source(req);
+	rv = edge_state_upload(a->st, script, canary_jsonc_root(doc), modules, &stamp, &v, err,
+	                       sizeof(err));
+	if (rv != 0) {
+		api_fail(req, rv, err);
+		goto out;
+	}
+	if (api_save(a, err, sizeof(err)) != 0) {
+		api_fail(req, CANARY_EIO, err);
+		goto out;
+	}
+	api_ok(req, edge_state_version_json(edge_state_worker(a->st, script), v));
+out:
+	cJSON_Delete(modules);
+	canary_jsonc_free(doc);
+	free(parts);
+}
+
+static void
+api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
+{
+	char err[CANARY_ERRLEN];
+	char id[EDGE_UUID_LEN];
+	struct canary_jsonc *doc = NULL;
+	const struct edge_deployment *d;
+	struct edge_stamp stamp;
+	int rv;
+
+	if (edge_state_worker(a->st, script) == NULL) {
+		canary_errf(err, sizeof(err), CANARY_ENOENT,
+		            "This Worker does not exist on your account. (worker \"%s\")", script);
+		api_fail(req, CANARY_ENOENT, err);
+		goto out;
+	}
+	rv = api_parse_json(req, &doc, err, sizeof(err));
+	if (rv != 0) {
+		api_fail(req, rv, err);
+		goto out;
+	}
+	edge_rng_uuid(a->rng, id);
+	stamp.id = id;
+	stamp.now_ms = api_now_ms();
+	stamp.source = api_source(req);
+	rv = edge_state_deploy(a->st, script, canary_jsonc_root(doc), &stamp, &d, err, sizeof(err));
+	if (rv != 0) {
+		api_fail(req, rv, err);
+		goto out;
+	}
+	edge_plane_publish(a->plane, script);
+	if (api_save(a, err, sizeof(err)) != 0) {
+		api_fail(req, CANARY_EIO, err);
+		goto out;
+	}
+	api_ok(req, edge_state_deployment_json(d));
+out:
+	canary_jsonc_free(doc);
+}
+
+static cJSON *
+api_settings_json(struct edge_worker *w)
+{
+	cJSON *o = cJSON_CreateObject();
+	const struct edge_deployment *d = edge_state_current(w);
+	struct edge_version *v = d != NULL ? edge_state_find_version(w, d->v[0].version_id) : NULL;
+
+	if (o == NULL) {
+		return NULL;
+	}
+	cJSON_AddItemToObject(o, "bindings",
+	                      v != NULL ? cJSON_Duplicate(v->bindings, 1) : cJSON_CreateArray());
+	cJSON_AddFalseToObject(o, "logpush");
+	cJSON_AddNullToObject(o, "tail_consumers");
+	cJSON_AddNullToObject(o, "observability");
+	cJSON_AddStringToObject(o, "usage_model", "standard");
+	cJSON_AddItemToObject(o, "placement", cJSON_CreateObject());
+	cJSON_AddItemToObject(o, "tags", cJSON_CreateArray());
+	return o;
+}
+
+/* api_is_query_true: whether the query string has key=true. */
+static int
+api_query_true(struct evhttp_request *req, const char *key)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+	struct evkeyvalq kv;
+	const char *v;
+	int yes;
+
+	if (q == NULL) {
+		return 0;
+	}
+	/* evhttp_parse_query_str initialises kv itself. */
+	if (evhttp_parse_query_str(q, &kv) != 0) {
+		evhttp_clear_headers(&kv);
+		return 0;
+	}
+	v = evhttp_find_header(&kv, key);
+	yes = v != NULL && strcmp(v, "true") == 0;
+	evhttp_clear_headers(&kv);
+	return yes;
+}
+
+/* api_workers: routes under /workers; segs[0] is the first segment after it. */
+static void
+api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
+{
+	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	struct edge_worker *w = NULL;
+	char err[CANARY_ERRLEN];
+
+	if (n == 2 && strcmp(segs[0], "services") == 0) {
+		if (m != EVHTTP_REQ_GET) {
+			api_method_not_allowed(req, "GET");
+			return;
+		}
+		if ((w = edge_state_worker(a->st, segs[1])) == NULL) {
+			goto unknown_worker;
+		}
+		api_ok(req, edge_state_service_json(w));
+		return;
+	}
+	if (n < 1 || strcmp(segs[0], "scripts") != 0) {
+		goto no_route;
+	}
+	if (n == 1) {
+		cJSON *arr;
+
+		if (m != EVHTTP_REQ_GET) {
+			api_method_not_allowed(req, "GET");
+			return;
+		}
+		arr = cJSON_CreateArray();
+		for (int i = 0; arr != NULL && i < a->st->n_workers; i++) {
+			cJSON_AddItemToArray(arr, edge_state_script_json(&a->st->workers[i]));
+		}
+		api_ok(req, arr);
+		return;
+	}
+	if (n == 2 || n > 4) {
+		goto no_route;
+	}
+	/* From here: /scripts/{script}/{what}[/{id}] */
+	if (strcmp(segs[2], "secrets") != 0 && strcmp(segs[2], "settings") != 0 &&
+	    strcmp(segs[2], "versions") != 0 && strcmp(segs[2], "deployments") != 0) {
+		goto no_route;
+	}
+	if (n == 4 && strcmp(segs[2], "versions") != 0 && strcmp(segs[2], "deployments") != 0) {
+		goto no_route;
+	}
+	if (n == 3 && (strcmp(segs[2], "versions") == 0 || strcmp(segs[2], "deployments") == 0)) {
+		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_POST) {
+			api_method_not_allowed(req, "GET, POST");
+			return;
+		}
+	} else if (m != EVHTTP_REQ_GET) {
+		api_method_not_allowed(req, "GET");
+		return;
+	}
+	if ((w = edge_state_worker(a->st, segs[1])) == NULL) {
+		goto unknown_worker;
+	}
+	if (strcmp(segs[2], "secrets") == 0) {
+		api_ok(req, cJSON_CreateArray());
+	} else if (strcmp(segs[2], "settings") == 0) {
+		api_ok(req, api_settings_json(w));
+	} else if (strcmp(segs[2], "versions") == 0 && n == 3 && m == EVHTTP_REQ_POST) {
+		api_upload(a, req, w->name);
+	} else if (strcmp(segs[2], "deployments") == 0 && n == 3 && m == EVHTTP_REQ_POST) {
+		api_deploy(a, req, w->name);
+	} else if (strcmp(segs[2], "versions") == 0 && n == 3) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON *items = cJSON_AddArrayToObject(o, "items");
+		int only = api_query_true(req, "deployable");
+		int stop =
+		    only && w->n_versions > EDGE_DEPLOYABLE ? w->n_versions - EDGE_DEPLOYABLE : 0;
+
+		for (int i = w->n_versions - 1; items != NULL && i >= stop; i--) {
+			cJSON_AddItemToArray(items, edge_state_version_json(w, &w->versions[i]));
+		}
+		api_ok(req, o);
+	} else if (strcmp(segs[2], "versions") == 0) {
+		struct edge_version *v = edge_state_find_version(w, segs[3]);
+
+		if (v == NULL) {
+			api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND,
+			         "workers.api.error.version_not_found");
+			return;
+		}
+		api_ok(req, edge_state_version_json(w, v));
+	} else if (n == 3) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON *ds = cJSON_AddArrayToObject(o, "deployments");
+
+		for (int i = w->n_deps - 1; ds != NULL && i >= 0; i--) {
+			cJSON_AddItemToArray(ds, edge_state_deployment_json(&w->deps[i]));
+		}
+		api_ok(req, o);
+	} else {
+		for (int i = w->n_deps - 1; i >= 0; i--) {
+			if (strcmp(w->deps[i].id, segs[3]) == 0) {
+				api_ok(req, edge_state_deployment_json(&w->deps[i]));
+				return;
+			}
+		}
+		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND,
+		         "workers.api.error.deployment_not_found");
+	}
+	return;
+unknown_worker:
+	canary_errf(err, sizeof(err), CANARY_ENOENT,
+	            "This Worker does not exist on your account. (worker \"%.64s\")", segs[1]);
+	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND, err);
+	return;
+no_route:
+	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NO_ROUTE, "No route for that URI");
+}
+
+static int
+api_token_ok(const struct edge_api *a, struct evhttp_request *req)
+{
+	const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+
+	if (a->cfg.token == NULL) {
+		return 1;
+	}
+	return h != NULL && strncasecmp(h, "Bearer ", 7) == 0 && strcmp(h + 7, a->cfg.token) == 0;
+}
+
+static int
+api_account_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= EDGE_TAG_MAX) {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      c == '-' || c == '_')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+static void
+api_request(struct evhttp_request *req, void *arg)
+{
+	struct edge_api *a = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	char copy[EDGE_PATH_MAX];
+	char *segs[API_MAX_SEGS + 1];
+	char *save = NULL, *tok;
+	int n = 0;
+
+	if (path == NULL) {
+		api_send(req, HTTP_BADREQUEST, NULL, EDGE_CF_NO_ROUTE, "No route for that URI");
+		return;
+	}
+	if (strncmp(path, EDGE_ADMIN_PREFIX, strlen(EDGE_ADMIN_PREFIX)) == 0) {
+		edge_admin_handle(req, path, a->st, a->plane);
+		return;
+	}
+	if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0 || strlen(path) >= sizeof(copy)) {
+		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NO_ROUTE, "No route for that URI");
+		return;
+	}
+	if (!api_token_ok(a, req)) {
+		api_send(req, 401, NULL, EDGE_CF_AUTH, "Authentication error");
+		return;
+	}
+	snprintf(copy, sizeof(copy), "%s", path + strlen(API_PREFIX));
+	for (tok = strtok_r(copy, "/", &save); tok != NULL; tok = strtok_r(NULL, "/", &save)) {
+		if (n == API_MAX_SEGS) {
+			api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NO_ROUTE,
+			         "No route for that URI");
+			return;
+		}
+		segs[n++] = tok;
+	}
+	if (n < 2 || strcmp(segs[1], "workers") != 0) {
+		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NO_ROUTE, "No route for that URI");
+		return;
+	}
+	if (!api_account_ok(segs[0]) ||
+	    (a->cfg.account != NULL && strcmp(a->cfg.account, segs[0]) != 0)) {
+		char msg[EDGE_TAG_MAX + 96];
+
+		snprintf(msg, sizeof(msg),
+		         "Could not route to /accounts/%.64s, perhaps your object identifier is "
+		         "invalid?",
+		         segs[0]);
+		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_ACCOUNT, msg);
+		return;
+	}
+	api_workers(a, req, segs + 2, n - 2);
+}
+
+int
+edge_api_new(struct evhttp *http, struct edge_state *st, struct edge_plane *plane,
+             struct edge_rng *rng, const struct edge_api_config *cfg, struct edge_api **ap,
+             char *err, size_t errlen)
+{
+	struct edge_api *a = calloc(1, sizeof(*a));
+
+	*ap = NULL;
+	if (a == NULL) {
+		return canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
+	}
+	a->http = http;
+	a->st = st;
+	a->plane = plane;
+	a->rng = rng;
+	a->cfg = *cfg;
+	evhttp_set_max_body_size(http, EDGE_API_MAX_BODY);
+	evhttp_set_max_headers_size(http, EDGE_API_MAX_HEADERS);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
+	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |
+	                                     EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(http, api_request, a);
+	*ap = a;
+	return 0;
+}
+
+void
+edge_api_free(struct edge_api *a)
+{
+	free(a);
+}

@@ -1,0 +1,772 @@
+/*
+ * edge_plane.c: region listeners, propagation, ISR cache, faults.
+ */
+#include "edge_plane.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "err.h"
+
+#define PLANE_BODY_MAX  512
+#define PLANE_N_WORKERS 2 /* index 0: middleware, 1: server */
+#define PLANE_MW        0
+#define PLANE_SRV       1
+
+/* What a region sees of one worker: a copy of a deployment, with each
+ * version's index into the worker's (append-only) version array and the
+ * facts the plane needs from its bindings, read once when it arrives. */
+struct plane_dep {
+	char id[EDGE_UUID_LEN];
+	int n;
+	struct {
+		char version_id[EDGE_UUID_LEN];
+		int percentage;
+		int number;
+		struct edge_faults faults; /* for this region */
+		char pin[EDGE_UUID_LEN];   /* middleware: WORKER_VERSION_ID ("" none) */
+		char build[EDGE_TAG_MAX];  /* server: NEXT_BUILD_ID or its id */
+	} v[EDGE_DEPLOY_MAX_VERSIONS];
+};
+
+struct plane_pending {
+	int64_t due_ms; /* monotonic */
+	int worker;
+	struct plane_dep dep;
+};
+
+struct plane_cache_entry {
+	char build[EDGE_TAG_MAX];
+	char path[EDGE_PATH_MAX];
+	char body[PLANE_BODY_MAX];
+	int64_t stored_ms; /* monotonic */
+};
+
+struct plane_region {
+	struct edge_plane *plane;
+	struct edge_region_spec spec;
+	struct evhttp *http;
+	int port;
+	int down;
+	struct plane_dep seen[PLANE_N_WORKERS];
+	struct plane_pending *pending; /* a ring of EDGE_PENDING_MAX */
+	int p_head, p_len;
+	struct event *timer;
+	struct plane_cache_entry *cache; /* a ring of EDGE_ISR_CACHE_MAX */
+	int c_next, c_len;
+};
+
+struct plane_event {
+	int64_t t_ms; /* wall clock */
+	int region;
+	int worker;
+	struct plane_dep dep;
+};
+
+struct edge_plane {
+	struct event_base *base;
+	struct edge_state *st;
+	struct edge_rng *rng;
+	struct edge_plane_config cfg;
+	struct plane_region *regions;
+	int n_regions;
+	struct plane_event *events;
+	int n_events, cap_events;
+	uint64_t dropped_events;
+};
+
+/* A reply waiting for injected latency. */
+struct plane_delayed {
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+	struct event *timer;
+	int status;
+};
+
+static int64_t
+plane_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t
+plane_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *
+plane_worker_name(const struct edge_plane *p, int w)
+{
+	return w == PLANE_MW ? p->cfg.middleware : p->cfg.server;
+}
+
+/* plane_snapshot: the current deployment of worker w as region r will see
+ * it (faults are read for r). */
+static void
+plane_snapshot(struct edge_plane *p, int w, const char *region, struct plane_dep *out)
+{
+	struct edge_worker *wk = edge_state_worker(p->st, plane_worker_name(p, w));
+	const struct edge_deployment *d = wk != NULL ? edge_state_current(wk) : NULL;
+	char err[CANARY_ERRLEN];
+
+	memset(out, 0, sizeof(*out));
+	if (d == NULL) {
+		return;
+	}
+	snprintf(out->id, sizeof(out->id), "%s", d->id);
+	out->n = d->n;
+	for (int i = 0; i < d->n; i++) {
+		struct edge_version *v = edge_state_find_version(wk, d->v[i].version_id);
+		const char *s;
+
+		snprintf(out->v[i].version_id, sizeof(out->v[i].version_id), "%s",
+		         d->v[i].version_id);
+		out->v[i].percentage = d->v[i].percentage;
+		if (v == NULL) {
+			continue;
+		}
+		out->v[i].number = v->number;
+		/* Bindings were checked at upload; a failure here leaves no faults. */
+		if (edge_faults_parse(v->bindings, region, &out->v[i].faults, err, sizeof(err)) !=
+		    0) {
+			memset(&out->v[i].faults, 0, sizeof(out->v[i].faults));
+		}
+		s = edge_binding_text(v->bindings, EDGE_PIN_VAR);
+		snprintf(out->v[i].pin, sizeof(out->v[i].pin), "%s",
+		         s != NULL && strlen(s) < sizeof(out->v[i].pin) ? s : "");
+		s = edge_binding_text(v->bindings, EDGE_BUILD_ID_VAR);
+		snprintf(out->v[i].build, sizeof(out->v[i].build), "%s",
+		         s != NULL && strlen(s) < sizeof(out->v[i].build) ? s : v->id);
+	}
+}
+
+static void
+plane_record(struct edge_plane *p, int region, int worker, const struct plane_dep *dep)
+{
+	struct plane_event *e;
+
+	if (p->n_events >= EDGE_TIMELINE_MAX) {
+		p->dropped_events++;
+		return;
+	}
+	if (p->n_events == p->cap_events) {
+		int cap = p->cap_events == 0 ? 64 : p->cap_events * 2;
+		struct plane_event *ne;
+
+		if (cap > EDGE_TIMELINE_MAX) {
+			cap = EDGE_TIMELINE_MAX;
+		}
+		ne = realloc(p->events, (size_t)cap * sizeof(*ne));
+		if (ne == NULL) {
+			p->dropped_events++;
+			return;
+		}
+		p->events = ne;
+		p->cap_events = cap;
+	}
+	e = &p->events[p->n_events++];
+	e->t_ms = plane_wall_ms();
+	e->region = region;
+	e->worker = worker;
+	e->dep = *dep;
+}
+
+static void
+plane_apply(struct plane_region *r, int worker, const struct plane_dep *dep)
+{
+	r->seen[worker] = *dep;
+	plane_record(r->plane, (int)(r - r->plane->regions), worker, dep);
+}
+
+static void
+plane_arm(struct plane_region *r)
+{
+	int64_t wait;
+	struct timeval tv;
+
+	if (r->p_len == 0) {
+		return;
+	}
+	wait = r->pending[r->p_head].due_ms - plane_mono_ms();
+	if (wait < 0) {
+		wait = 0;
+	}
+	tv.tv_sec = (time_t)(wait / 1000);
+	tv.tv_usec = (suseconds_t)((wait % 1000) * 1000);
+	evtimer_add(r->timer, &tv);
+}
+
+/* plane_due: applies every pending change whose time has come, in order. */
+static void
+plane_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct plane_region *r = arg;
+	int64_t now = plane_mono_ms();
+
+	(void)fd;
+	(void)what;
+	while (r->p_len > 0 && r->pending[r->p_head].due_ms <= now) {
+		struct plane_pending *x = &r->pending[r->p_head];
+
+		plane_apply(r, x->worker, &x->dep);
+		r->p_head = (r->p_head + 1) % EDGE_PENDING_MAX;
+		r->p_len--;
+	}
+	plane_arm(r);
+}
+
+void
+edge_plane_publish(struct edge_plane *p, const char *worker)
+{
+	int w;
+
+	if (strcmp(worker, p->cfg.middleware) == 0) {
+		w = PLANE_MW;
+	} else if (strcmp(worker, p->cfg.server) == 0) {
+		w = PLANE_SRV;
+	} else {
+		return;
+	}
+	for (int i = 0; i < p->n_regions; i++) {
+		struct plane_region *r = &p->regions[i];
+		struct plane_pending *x;
+
+		if (r->spec.delay_ms == 0 && r->p_len == 0) {
+			struct plane_dep dep;
+
+			plane_snapshot(p, w, r->spec.name, &dep);
+			plane_apply(r, w, &dep);
+			continue;
+		}
+		if (r->p_len == EDGE_PENDING_MAX) {
+			/* Full: the oldest waiting change is applied early rather than lost,
+			 * so the region still ends on the newest deployment in order. */
+			plane_apply(r, r->pending[r->p_head].worker, &r->pending[r->p_head].dep);
+			r->p_head = (r->p_head + 1) % EDGE_PENDING_MAX;
+			r->p_len--;
+		}
+		x = &r->pending[(r->p_head + r->p_len) % EDGE_PENDING_MAX];
+		x->due_ms = plane_mono_ms() + r->spec.delay_ms;
+		x->worker = w;
+		plane_snapshot(p, w, r->spec.name, &x->dep);
+		r->p_len++;
+		if (!evtimer_pending(r->timer, NULL)) {
+			plane_arm(r);
+		}
+	}
+}
+
+/* ---- the ISR cache ------------------------------------------------------- */
+
+static struct plane_cache_entry *
+plane_cache_find(struct plane_region *r, const char *build, const char *path)
+{
+	for (int i = 0; i < r->c_len; i++) {
+		struct plane_cache_entry *e = &r->cache[i];
+
+		if (strcmp(e->path, path) == 0 && strcmp(e->build, build) == 0) {
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static void
+plane_cache_store(struct plane_region *r, const char *build, const char *path, const char *body)
+{
+	struct plane_cache_entry *e = plane_cache_find(r, build, path);
+
+	if (e == NULL) {
+		e = &r->cache[r->c_next];
+		r->c_next = (r->c_next + 1) % EDGE_ISR_CACHE_MAX;
+		if (r->c_len < EDGE_ISR_CACHE_MAX) {
+			r->c_len++;
+		}
+	}
+	snprintf(e->build, sizeof(e->build), "%s", build);
+	snprintf(e->path, sizeof(e->path), "%s", path);
+	snprintf(e->body, sizeof(e->body), "%s", body);
+	e->stored_ms = plane_mono_ms();
+}
+
+/* ---- requests ------------------------------------------------------------ */
+
+static void
+plane_delayed_free(struct plane_delayed *d)
+{
+	if (d == NULL) {
+		return;
+	}
+	if (d->timer != NULL) {
+		event_free(d->timer);
+	}
+	free(d);
+}
+
+/* The client went away while its answer waited: drop the answer. */
+static void
+plane_delayed_closed(struct evhttp_connection *conn, void *arg)
+{
+	(void)conn;
+	plane_delayed_free(arg);
+}
+
+static void
+plane_delayed_fire(evutil_socket_t fd, short what, void *arg)
+{
+	struct plane_delayed *d = arg;
+
+	(void)fd;
+	(void)what;
+	evhttp_connection_set_closecb(d->conn, NULL, NULL);
+	evhttp_send_reply(d->req, d->status, NULL, NULL);
+	plane_delayed_free(d);
+}
+
+/* plane_send: answers now, or after latency_ms (headers and body are
+ * already on req). */
+static void
+plane_send(struct edge_plane *p, struct evhttp_request *req, int status, int latency_ms)
+{
+	struct plane_delayed *d;
+	struct timeval tv;
+
+	if (latency_ms <= 0) {
+		evhttp_send_reply(req, status, NULL, NULL);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d != NULL) {
+		d->timer = evtimer_new(p->base, plane_delayed_fire, d);
+	}
+	if (d == NULL || d->timer == NULL) {
+		plane_delayed_free(d);
+		evhttp_send_reply(req, status, NULL, NULL); /* no memory: answer without delay */
+		return;
+	}
+	d->req = req;
+	d->conn = evhttp_request_get_connection(req);
+	d->status = status;
+	evhttp_connection_set_closecb(d->conn, plane_delayed_closed, d);
+	tv.tv_sec = latency_ms / 1000;
+	tv.tv_usec = (latency_ms % 1000) * 1000;
+	evtimer_add(d->timer, &tv);
+}
+
+static int
+plane_is_isr(const struct edge_plane *p, const char *path)
+{
+	for (int i = 0; i < p->cfg.n_isr; i++) {
+		if (strcmp(p->cfg.isr_paths[i], path) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void
+plane_split(const struct plane_dep *d, struct edge_split *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->n = d->n;
+	for (int i = 0; i < d->n; i++) {
+		s->v[i].id = d->v[i].version_id;
+		s->v[i].percentage = d->v[i].percentage;
+		s->v[i].number = d->v[i].number;
+	}
+}
+
+/* plane_fault_status: the status a version's faults force on this answer,
+ * or 0 for none. */
+static int
+plane_fault_status(struct edge_plane *p, const struct edge_faults *f)
+{
+	if (f->status != 0) {
+		return f->status;
+	}
+	if (f->error_rate > 0 && edge_rng_unit(p->rng) < f->error_rate) {
+		return HTTP_INTERNAL;
+	}
+	return 0;
+}
+
+static void
+plane_request(struct evhttp_request *req, void *arg)
+{
+	struct plane_region *r = arg;
+	struct edge_plane *p = r->plane;
+	struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct evbuffer *body = evhttp_request_get_output_buffer(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
+	const char *key = evhttp_find_header(in, EDGE_H_VERSION_KEY);
+	const char *client_ovr = evhttp_find_header(in, EDGE_H_OVERRIDES);
+	const struct plane_dep *mw = &r->seen[PLANE_MW];
+	const struct plane_dep *srv = &r->seen[PLANE_SRV];
+	char ray[EDGE_RAY_LEN + EDGE_NAME_MAX + 2];
+	char ovr[EDGE_UUID_LEN];
+	char text[PLANE_BODY_MAX];
+	struct edge_split split;
+	int latency = 0, status, mi, si, isr;
+	const struct edge_faults *mf, *sf;
+
+	if (path == NULL || path[0] == '\0') {
+		path = "/";
+	}
+	snprintf(ray, sizeof(ray), "%016llx-%s", (unsigned long long)edge_rng_next(p->rng),
+	         r->spec.name);
+	evhttp_add_header(out, EDGE_H_RAY, ray);
+	evhttp_add_header(out, "Content-Type", "text/plain; charset=utf-8");
+	if (r->down) {
+		evbuffer_add_printf(body, "region %s is down\n", r->spec.name);
+		evhttp_send_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", NULL);
+		return;
+	}
+	if (mw->n == 0) {
+		evbuffer_add_printf(body, "worker %s has no deployment in region %s\n",
+		                    p->cfg.middleware, r->spec.name);
+		evhttp_send_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", NULL);
+		return;
+	}
+
+	/* 1. The middleware version: a client override for it, the key, the split. */
+	plane_split(mw, &split);
+	mi = edge_route_pick(
+	    &split,
+	    edge_route_override(client_ovr, p->cfg.middleware, ovr, sizeof(ovr)) ? ovr : NULL, key,
+	    edge_rng_next(p->rng));
+	mf = &mw->v[mi].faults;
+	evhttp_add_header(out, EDGE_H_MIDDLEWARE, mw->v[mi].version_id);
+	latency += mf->latency_ms;
+	status = plane_fault_status(p, mf);
+	if (status != 0) {
+		evbuffer_add_printf(body, "fault in middleware %s: status %d\n",
+		                    mw->v[mi].version_id, status);
+		plane_send(p, req, status, latency);
+		return;
+	}
+
+	/* 2. The middleware's cache interception, keyed by the pinned build. */
+	isr = plane_is_isr(p, path);
+	{
+		/* The pin names a server version; its build id keys the cache (the
+		 * pin itself when no such version exists). */
+		const char *build = mw->v[mi].pin[0] != '\0' ? mw->v[mi].pin : "none";
+
+		{
+			struct edge_worker *sw = edge_state_worker(p->st, p->cfg.server);
+			struct edge_version *sv = sw != NULL && mw->v[mi].pin[0] != '\0'
+			                              ? edge_state_find_version(sw, mw->v[mi].pin)
+			                              : NULL;
+			const char *b =
+			    sv != NULL ? edge_binding_text(sv->bindings, EDGE_BUILD_ID_VAR) : NULL;
+
+			if (sv != NULL) {
+				build = b != NULL ? b : sv->id;
+			}
+		}
+		if (isr && !mf->no_cache) {
+			struct plane_cache_entry *e = plane_cache_find(r, build, path);
+
+			if (e != NULL) {
+				int64_t age = plane_mono_ms() - e->stored_ms;
+				int64_t ttl = (int64_t)p->cfg.revalidate_s * 1000;
+				char cc[96];
+
+				if (age >= ttl) {
+					/* Past revalidate: answer the old content as STALE; the
+					 * queued revalidation refreshes the entry at once. */
+					evhttp_add_header(out, EDGE_H_CACHE, "STALE");
+					snprintf(cc, sizeof(cc),
+					         "s-maxage=1, stale-while-revalidate=%d",
+					         EDGE_SWR_S);
+					evbuffer_add(body, e->body, strlen(e->body));
+					e->stored_ms = plane_mono_ms();
+				} else {
+					evhttp_add_header(out, EDGE_H_CACHE, "HIT");
+					snprintf(cc, sizeof(cc),
+					         "s-maxage=%lld, stale-while-revalidate=%d",
+					         (long long)((ttl - age) / 1000), EDGE_SWR_S);
+					evbuffer_add(body, e->body, strlen(e->body));
+				}
+				evhttp_add_header(out, "Cache-Control", cc);
+				plane_send(p, req, HTTP_OK, latency);
+				return;
+			}
+		}
+
+		/* 3. Forward to the server with the pin as an override. */
+		if (srv->n == 0) {
+			evbuffer_add_printf(body, "worker %s has no deployment in region %s\n",
+			                    p->cfg.server, r->spec.name);
+			plane_send(p, req, HTTP_SERVUNAVAIL, latency);
+			return;
+		}
+		{
+			const char *sent = client_ovr; /* what the middleware passes on */
+			char built[EDGE_NAME_MAX + EDGE_UUID_LEN + 8];
+
+			if (!mf->ignore_pin && mw->v[mi].pin[0] != '\0') {
+				snprintf(built, sizeof(built), "%s=\"%s\"",
+				         mf->override_key[0] != '\0' ? mf->override_key
+				                                     : p->cfg.server,
+				         mw->v[mi].pin);
+				sent = built;
+			}
+			plane_split(srv, &split);
+			si = edge_route_pick(
+			    &split,
+			    edge_route_override(sent, p->cfg.server, ovr, sizeof(ovr)) ? ovr : NULL,
+			    key, edge_rng_next(p->rng));
+		}
+		sf = &srv->v[si].faults;
+		evhttp_add_header(out, EDGE_H_SERVER, srv->v[si].version_id);
+		latency += sf->latency_ms;
+		status = plane_fault_status(p, sf);
+		if (status != 0) {
+			evbuffer_add_printf(body, "fault in server %s: status %d\n",
+			                    srv->v[si].version_id, status);
+			plane_send(p, req, status, latency);
+			return;
+		}
+		snprintf(text, sizeof(text), "ok middleware=%s server=%s region=%s path=%.200s\n",
+		         mw->v[mi].version_id, srv->v[si].version_id, r->spec.name, path);
+		if (isr) {
+			/* The server renders and writes the incremental cache under the
+			 * build the answer came from: the pinned one when honoured. */
+			evhttp_add_header(out, EDGE_H_NEXT_CACHE, "MISS");
+			plane_cache_store(r, srv->v[si].build, path, text);
+		}
+		evbuffer_add(body, text, strlen(text));
+		plane_send(p, req, HTTP_OK, latency);
+	}
+}
+
+/* ---- set-up and admin ---------------------------------------------------- */
+
+int
+edge_plane_new(struct event_base *base, struct edge_state *st, struct edge_rng *rng,
+               const struct edge_plane_config *cfg, const struct edge_region_spec *regions,
+               int n_regions, struct edge_plane **pp, char *err, size_t errlen)
+{
+	struct edge_plane *p = calloc(1, sizeof(*p));
+	int rv = 0;
+
+	*pp = NULL;
+	if (p == NULL) {
+		return canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
+	}
+	p->base = base;
+	p->st = st;
+	p->rng = rng;
+	p->cfg = *cfg;
+	p->regions = calloc((size_t)(n_regions > 0 ? n_regions : 1), sizeof(*p->regions));
+	if (p->regions == NULL) {
+		rv = canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n_regions; i++) {
+		struct plane_region *r = &p->regions[i];
+		struct evhttp_bound_socket *h;
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+
+		p->n_regions = i + 1;
+		r->plane = p;
+		r->spec = regions[i];
+		r->http = evhttp_new(base);
+		r->timer = evtimer_new(base, plane_due, r);
+		r->pending = calloc(EDGE_PENDING_MAX, sizeof(*r->pending));
+		r->cache = calloc(EDGE_ISR_CACHE_MAX, sizeof(*r->cache));
+		if (r->http == NULL || r->timer == NULL || r->pending == NULL || r->cache == NULL) {
+			rv = canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
+			goto out;
+		}
+		evhttp_set_max_body_size(r->http, EDGE_PLANE_MAX_BODY);
+		evhttp_set_max_headers_size(r->http, EDGE_PLANE_MAX_HEADERS);
+		evhttp_set_allowed_methods(
+		    r->http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+		                 EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+		evhttp_set_gencb(r->http, plane_request, r);
+		h = evhttp_bind_socket_with_handle(r->http, r->spec.addr,
+		                                   (ev_uint16_t)r->spec.port);
+		if (h == NULL) {
+			rv = canary_errf(err, errlen, CANARY_EIO,
+			                 "--region %s: cannot listen on %s:%d", r->spec.name,
+			                 r->spec.addr, r->spec.port);
+			goto out;
+		}
+		if (getsockname(evhttp_bound_socket_get_fd(h), (struct sockaddr *)&ss, &sl) != 0) {
+			rv = canary_errf(err, errlen, CANARY_EIO, "--region %s: getsockname failed",
+			                 r->spec.name);
+			goto out;
+		}
+		r->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+		                                   : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		for (int w = 0; w < PLANE_N_WORKERS; w++) {
+			struct plane_dep dep;
+
+			plane_snapshot(p, w, r->spec.name, &dep);
+			plane_apply(r, w, &dep);
+		}
+	}
+	*pp = p;
+	p = NULL;
+out:
+	edge_plane_free(p);
+	return rv;
+}
+
+void
+edge_plane_free(struct edge_plane *p)
+{
+	if (p == NULL) {
+		return;
+	}
+	for (int i = 0; i < p->n_regions; i++) {
+		struct plane_region *r = &p->regions[i];
+
+		if (r->http != NULL) {
+			evhttp_free(r->http);
+		}
+		if (r->timer != NULL) {
+			event_free(r->timer);
+		}
+		free(r->pending);
+		free(r->cache);
+	}
+	free(p->regions);
+	free(p->events);
+	free(p);
+}
+
+int
+edge_plane_n_regions(const struct edge_plane *p)
+{
+	return p->n_regions;
+}
+
+const char *
+edge_plane_region_name(const struct edge_plane *p, int i)
+{
+	return p->regions[i].spec.name;
+}
+
+int
+edge_plane_region_port(const struct edge_plane *p, int i)
+{
+	return p->regions[i].port;
+}
+
+int
+edge_plane_set_down(struct edge_plane *p, const char *name, int down)
+{
+	for (int i = 0; i < p->n_regions; i++) {
+		if (strcmp(p->regions[i].spec.name, name) == 0) {
+			p->regions[i].down = down;
+			return 0;
+		}
+	}
+	return CANARY_ENOENT;
+}
+
+static cJSON *
+plane_dep_json(const struct plane_dep *d)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *vs;
+
+	if (o == NULL) {
+		return NULL;
+	}
+	if (d->n == 0) {
+		cJSON_AddNullToObject(o, "deployment_id");
+	} else {
+		cJSON_AddStringToObject(o, "deployment_id", d->id);
+	}
+	vs = cJSON_AddArrayToObject(o, "versions");
+	for (int i = 0; vs != NULL && i < d->n; i++) {
+		cJSON *x = cJSON_CreateObject();
+
+		if (x == NULL) {
+			break;
+		}
+		cJSON_AddStringToObject(x, "version_id", d->v[i].version_id);
+		cJSON_AddNumberToObject(x, "percentage", d->v[i].percentage);
+		cJSON_AddItemToArray(vs, x);
+	}
+	return o;
+}
+
+cJSON *
+edge_plane_regions_json(const struct edge_plane *p)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	for (int i = 0; a != NULL && i < p->n_regions; i++) {
+		const struct plane_region *r = &p->regions[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON *deps;
+
+		if (o == NULL) {
+			break;
+		}
+		cJSON_AddItemToArray(a, o);
+		cJSON_AddStringToObject(o, "name", r->spec.name);
+		cJSON_AddNumberToObject(o, "port", r->port);
+		cJSON_AddBoolToObject(o, "down", r->down);
+		cJSON_AddNumberToObject(o, "delay_ms", r->spec.delay_ms);
+		cJSON_AddNumberToObject(o, "pending", r->p_len);
+		cJSON_AddNumberToObject(o, "cache_entries", r->c_len);
+		deps = cJSON_AddObjectToObject(o, "deployments");
+		for (int w = 0; deps != NULL && w < PLANE_N_WORKERS; w++) {
+			cJSON_AddItemToObject(deps, plane_worker_name(p, w),
+			                      plane_dep_json(&r->seen[w]));
+		}
+	}
+	return a;
+}
+
+cJSON *
+edge_plane_timeline_json(const struct edge_plane *p)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *a;
+
+	if (o == NULL || (a = cJSON_AddArrayToObject(o, "events")) == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (int i = 0; i < p->n_events; i++) {
+		const struct plane_event *e = &p->events[i];
+		cJSON *x = plane_dep_json(&e->dep);
+
+		if (x == NULL) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+		cJSON_AddNumberToObject(x, "t_ms", (double)e->t_ms);
+		cJSON_AddStringToObject(x, "region", p->regions[e->region].spec.name);
+		cJSON_AddStringToObject(x, "worker", plane_worker_name(p, e->worker));
+		cJSON_AddItemToArray(a, x);
+	}
+	cJSON_AddNumberToObject(o, "dropped", (double)p->dropped_events);
+	return o;
+}

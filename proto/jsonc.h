@@ -20,15 +20,27 @@
 #include <cjson/cJSON.h>
 
 #define CANARY_JSONC_MAX_DEPTH 64
+/* The largest max_depth canary_jsonc_parse accepts: the reader recurses once
+ * per level, so this bounds its stack use. */
+#define CANARY_JSONC_DEPTH_CEILING 1000
 
 struct canary_jsonc;
 
 /* canary_jsonc_parse: parses len bytes of text (need not be NUL-terminated).
- * Nesting deeper than max_depth is an error (CANARY_ETOODEEP). On success
- * *docp owns the tree; free it with canary_jsonc_free. On failure returns
- * CANARY_EPARSE, CANARY_ETOODEEP or CANARY_ENOMEM, leaves *docp NULL and
- * writes "LINE:COLUMN: what was expected, what was found" into err (lines
- * and columns count from 1; columns count bytes). */
+ * More than max_depth nested objects/arrays is an error (CANARY_ETOODEEP):
+ * max_depth 1 allows `{"a":1}` but not `{"a":[]}`; 0..CANARY_JSONC_DEPTH_CEILING.
+ * On success *docp owns the tree; free it with canary_jsonc_free. On failure
+ * returns CANARY_EPARSE, CANARY_ETOODEEP, CANARY_ENOMEM or CANARY_EINVAL (bad
+ * arguments), leaves *docp NULL and writes "LINE:COLUMN: expected ..., found
+ * ..." into err (lines and columns count from 1; columns count bytes; an
+ * unterminated string, comment, object or array is reported where it began).
+ *
+ * Strict where JSON is: RFC 8259 numbers (no leading zeros, '+', '.5', '1.',
+ * NaN, Infinity, or values beyond double range), strings in UTF-8 with valid
+ * escapes (no lone surrogates, no raw control characters, no \u0000, which a
+ * cJSON string cannot hold), no duplicate keys in an object, nothing but
+ * whitespace and comments after the root value, no NUL bytes anywhere, and
+ * empty input is an error. A leading UTF-8 byte order mark is skipped. */
 int canary_jsonc_parse(const char *text, size_t len, int max_depth, struct canary_jsonc **docp,
                        char *err, size_t errlen);
 
@@ -42,8 +54,10 @@ int canary_jsonc_where(const struct canary_jsonc *doc, const cJSON *node, int *l
 /* canary_jsonc_free: frees doc and its tree. Accepts NULL. */
 void canary_jsonc_free(struct canary_jsonc *doc);
 
-/* canary_jsonc_read_file: reads path (at most max_bytes) and parses it.
- * Errors name the file: "path:LINE:COLUMN: ..." or "path: <strerror>". */
+/* canary_jsonc_read_file: reads path (at most max_bytes) and parses it with
+ * CANARY_JSONC_MAX_DEPTH. Errors name the file: "path:LINE:COLUMN: ...",
+ * "path: <strerror>" (CANARY_ENOENT for a missing file, else CANARY_EIO), or
+ * "path: larger than the N-byte cap" (CANARY_ETOOBIG). */
 int canary_jsonc_read_file(const char *path, size_t max_bytes, struct canary_jsonc **docp,
                            char *err, size_t errlen);
 

@@ -143,7 +143,7 @@ main_hostport(const char *flag, const char *s, char *addr, size_t addrlen, int *
 
 		if (close == NULL || close[1] != ':') {
 			return canary_errf(err, errlen, CANARY_ECONFIG,
-			                   "%s %s: expected [IPV6]:PORT", flag, s);
+			                   "%s%s: expected [IPV6]:PORT", flag, s);
 		}
 		host = s + 1;
 		hlen = (size_t)(close - host);
@@ -151,26 +151,26 @@ main_hostport(const char *flag, const char *s, char *addr, size_t addrlen, int *
 	} else {
 		colon = strrchr(s, ':');
 		if (colon == NULL) {
-			return canary_errf(err, errlen, CANARY_ECONFIG, "%s %s: expected ADDR:PORT",
+			return canary_errf(err, errlen, CANARY_ECONFIG, "%s%s: expected ADDR:PORT",
 			                   flag, s);
 		}
 		hlen = (size_t)(colon - s);
 	}
 	if (hlen == 0 || hlen >= addrlen) {
 		return canary_errf(err, errlen, CANARY_ECONFIG,
-		                   "%s %s: expected an address before ':'", flag, s);
+		                   "%s%s: expected an address before ':'", flag, s);
 	}
 	memcpy(addr, host, hlen);
 	addr[hlen] = '\0';
 	if (inet_pton(AF_INET, addr, buf) != 1 && inet_pton(AF_INET6, addr, buf) != 1) {
 		return canary_errf(err, errlen, CANARY_ECONFIG,
-		                   "%s %s: \"%s\" is not a numeric IPv4 or IPv6 address", flag, s,
+		                   "%s%s: \"%s\" is not a numeric IPv4 or IPv6 address", flag, s,
 		                   addr);
 	}
 	errno = 0;
 	p = strtol(colon + 1, &end, 10);
 	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 0 || p > 65535) {
-		return canary_errf(err, errlen, CANARY_ECONFIG, "%s %s: expected a port 0..65535",
+		return canary_errf(err, errlen, CANARY_ECONFIG, "%s%s: expected a port 0..65535",
 		                   flag, s);
 	}
 	*port = (int)p;
@@ -276,7 +276,7 @@ main_parse(int argc, char **argv, struct main_opts *o, int *help, char *err, siz
 	while ((c = getopt_long(argc, argv, "h", longs, NULL)) != -1) {
 		switch (c) {
 		case O_API:
-			rv = main_hostport("--api", optarg, o->api_addr, sizeof(o->api_addr),
+			rv = main_hostport("--api ", optarg, o->api_addr, sizeof(o->api_addr),
 			                   &o->api_port, err, errlen);
 			if (rv != 0) {
 				return rv;
@@ -309,8 +309,13 @@ main_parse(int argc, char **argv, struct main_opts *o, int *help, char *err, siz
 					                   optarg, r->name);
 				}
 			}
-			rv = main_hostport("--region", eq + 1, r->addr, sizeof(r->addr), &r->port,
-			                   err, errlen);
+			{
+				char flag[EDGE_NAME_MAX + 16];
+
+				snprintf(flag, sizeof(flag), "--region %s=", r->name);
+				rv = main_hostport(flag, eq + 1, r->addr, sizeof(r->addr), &r->port,
+				                   err, errlen);
+			}
 			if (rv != 0) {
 				return rv;
 			}

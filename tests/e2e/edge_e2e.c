@@ -250,10 +250,9 @@ test_api_rules_and_rejections(void **state)
 		assert_non_null(p);
 		memset(p, ' ', big);
 		snprintf(url, sizeof(url), "%s" ACCT "/scripts/middleware/deployments", e.api);
-		if (eh_http("POST", url, hs, p, big, &r) == 0) {
-			assert_int_equal(r.status, 413);
-			eh_resp_free(&r);
-		}
+		assert_int_equal(eh_http("POST", url, hs, p, big, &r), 0);
+		assert_int_equal(r.status, 413);
+		eh_resp_free(&r);
 		free(p);
 	}
 	still_serving(&e);

@@ -68,12 +68,13 @@ void gate_round_free(struct gate_round *r);
 
 /* gate_round_add: merges one decoded report. Rejected (counted and named in
  * the round, not merged), with the reason in err: a report carrying an
- * agent error (CANARY_ESTATE), a wrong round or rollout id (CANARY_ESTATE),
- * an unknown region (CANARY_ENOENT), an agent id already
- * seen this round (CANARY_EINVAL), a target id not in the probe or twice in
- * one report (CANARY_EINVAL), more than GATE_MAX_AGENTS agents
+ * agent error, or for another round or rollout id (CANARY_ESTATE); from a
+ * region the rollout does not require (CANARY_ENOENT); with an empty agent
+ * id, an agent id already merged this round, a target id not in the probe
+ * or twice in one report (CANARY_EINVAL); beyond GATE_MAX_AGENTS agents
  * (CANARY_ETOOBIG). Returns 0 when merged, CANARY_ENOMEM on no memory. A
- * rejected report leaves the region's figures untouched. */
+ * rejected report leaves the round's figures untouched. Partial reports
+ * are merged (their counts are real) and counted per region. */
 int gate_round_add(struct gate_round *r, const struct canary_report *rep, char *err, size_t errlen);
 
 /* Counts of what gate_round_add refused, and the first few reasons. */
@@ -83,6 +84,7 @@ struct gate_rejects {
 	int unknown_region;  /* region not required by the rollout */
 	int duplicate_agent; /* agent id seen before in this round */
 	int bad_target;      /* target not in the probe, or repeated */
+	int bad_agent;       /* empty agent id */
 	int too_many;        /* over GATE_MAX_AGENTS */
 	int n_notes;
 	char notes[GATE_MAX_REJECT_NOTES][GATE_FINDING_LEN];

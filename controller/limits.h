@@ -20,8 +20,9 @@
 #define ROLLOUT_MAX_VARS       64   /* vars read from one wrangler config */
 #define ROLLOUT_MAX_SERVICES   16   /* service bindings read from one wrangler config */
 #define ROLLOUT_MAX_REGIONS    32
-#define ROLLOUT_MAX_LINKS      8  /* agents.listen and agents.dial URLs, each */
-#define ROLLOUT_GOT_LEN        48 /* how much of a bad value an error message quotes */
+#define ROLLOUT_MAX_LINKS      8   /* agents.listen and agents.dial URLs, each */
+#define ROLLOUT_FIELD_PATH_LEN 256 /* "probes.targets[3].expect_status[1]" */
+#define ROLLOUT_GOT_LEN        48  /* how much of a bad value an error message quotes */
 
 /* ---- rollout file defaults ---- */
 #define ROLLOUT_DEFAULT_PIN_VAR            "WORKER_VERSION_ID"
@@ -73,6 +74,9 @@
  * been seen there for the region to count as converged: with 8 expected the
  * chance of a converged region seeing none is e^-8 (0.03%). */
 #define GATE_CONVERGE_MIN_EXPECTED 8.0
+/* The latency ratio check also needs the quantile to exceed the baseline's
+ * by this much: on a 1 ms baseline, 2 ms is jitter, not a 2x regression. */
+#define GATE_RATIO_MIN_DELTA_MS 10.0
 
 /* ---- plan ---- */
 #define PLAN_MAX_STEPS     16

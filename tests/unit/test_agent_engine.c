@@ -23,238 +23,28 @@
 
 #include <event2/event.h>
 
+#include "agent_target.h"
 #include "engine.h"
 #include "err.h"
 
-/* ---- the target ------------------------------------------------------- */
+/* ---- the target (tests/e2e/agent_target.c) ----------------------------- */
 
-struct target {
-	int lfd;
-	int port;
-	pthread_t thr;
-	pthread_mutex_t mu;
-	int connections; /* accepted */
-	int requests;    /* request heads read */
-};
+static int port;
 
-static struct target tgt;
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w <= 0) {
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-static int
-respond(int fd, const char *path)
-{
-	char head[512];
-	const char *vh = "x-canary-middleware-version: 00000000-0000-4000-8000-0000000000a0\r\n"
-	                 "x-canary-server-version: 00000000-0000-4000-8000-0000000000b0\r\n";
-
-	if (strcmp(path, "/ok") == 0) {
-		snprintf(
-		    head, sizeof(head),
-		    "HTTP/1.1 200 OK\r\n%sx-opennext-cache: HIT\r\nContent-Length: 5\r\n\r\nhello",
-		    vh);
-		return write_all(fd, head, strlen(head));
-	}
-	if (strcmp(path, "/slow-head") == 0) {
-		sleep_ms(800);
-		snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
-		return write_all(fd, head, strlen(head));
-	}
-	if (strcmp(path, "/reset") == 0) {
-		struct linger lg = {.l_onoff = 1, .l_linger = 0};
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		return -1; /* the caller closes: an RST */
-	}
-	if (strcmp(path, "/slow-body") == 0) {
-		snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n");
-		if (write_all(fd, head, strlen(head)) != 0) {
-			return -1;
-		}
-		for (int i = 0; i < 10; i++) {
-			sleep_ms(30);
-			if (write_all(fd, "x", 1) != 0) {
-				return -1;
-			}
-		}
-		return 0;
-	}
-	if (strcmp(path, "/big-headers") == 0) {
-		char line[1024];
-		memset(line, 'a', sizeof(line));
-		memcpy(line, "x-filler: ", 10);
-		line[sizeof(line) - 2] = '\r';
-		line[sizeof(line) - 1] = '\n';
-		snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
-		if (write_all(fd, head, strlen(head)) != 0) {
-			return -1;
-		}
-		for (int i = 0; i < 200; i++) { /* 200 KiB of headers */
-			if (write_all(fd, line, sizeof(line)) != 0) {
-				return -1;
-			}
-		}
-		return write_all(fd, "\r\nok", 4);
-	}
-	if (strcmp(path, "/big-body") == 0) {
-		size_t n = 1024 * 1024;
-		char *body = malloc(n);
-		int rv;
-		if (body == NULL) {
-			return -1;
-		}
-		memset(body, 'b', n);
-		memcpy(body + n - 6, "NEEDLE", 6);
-		snprintf(head, sizeof(head), "HTTP/1.1 200 OK\r\n%sContent-Length: %zu\r\n\r\n", vh,
-		         n);
-		rv = write_all(fd, head, strlen(head));
-		if (rv == 0) {
-			rv = write_all(fd, body, n);
-		}
-		free(body);
-		return rv;
-	}
-	if (strcmp(path, "/redirect") == 0) {
-		snprintf(head, sizeof(head),
-		         "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n");
-		return write_all(fd, head, strlen(head));
-	}
-	snprintf(head, sizeof(head), "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
-	return write_all(fd, head, strlen(head));
-}
-
-/* The end of a request head in buf, or NULL (memmem is not POSIX). */
-static char *
-head_end(char *buf, size_t len)
-{
-	for (size_t i = 0; i + 4 <= len; i++) {
-		if (memcmp(buf + i, "\r\n\r\n", 4) == 0) {
-			return buf + i;
-		}
-	}
-	return NULL;
-}
-
-static void *
-conn_main(void *arg)
-{
-	int fd = (int)(intptr_t)arg;
-	char buf[8192];
-	size_t len = 0;
-
-	for (;;) {
-		char *end = head_end(buf, len);
-		if (end == NULL) {
-			ssize_t r;
-			if (len == sizeof(buf)) {
-				break;
-			}
-			r = recv(fd, buf + len, sizeof(buf) - len, 0);
-			if (r <= 0) {
-				break;
-			}
-			len += (size_t)r;
-			continue;
-		}
-		char path[256] = "";
-		sscanf(buf, "%*s %255s", path);
-		pthread_mutex_lock(&tgt.mu);
-		tgt.requests++;
-		pthread_mutex_unlock(&tgt.mu);
-		size_t used = (size_t)(end + 4 - buf);
-		memmove(buf, buf + used, len - used);
-		len -= used;
-		if (respond(fd, path) != 0) {
-			break;
-		}
-	}
-	close(fd);
-	return NULL;
-}
-
-static void *
-accept_main(void *arg)
-{
-	(void)arg;
-	for (;;) {
-		pthread_t t;
-		int fd = accept(tgt.lfd, NULL, NULL);
-		if (fd < 0) {
-			return NULL; /* listener shut down */
-		}
-		pthread_mutex_lock(&tgt.mu);
-		tgt.connections++;
-		pthread_mutex_unlock(&tgt.mu);
-		if (pthread_create(&t, NULL, conn_main, (void *)(intptr_t)fd) != 0) {
-			close(fd);
-			continue;
-		}
-		pthread_detach(t);
-	}
-}
-
-/* Binds port 0 on 127.0.0.1 and reads the port back: no fixed ports. */
 static int
 target_start(void **state)
 {
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int one = 1;
-
 	(void)state;
-	memset(&tgt, 0, sizeof(tgt));
-	pthread_mutex_init(&tgt.mu, NULL);
-	tgt.lfd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(tgt.lfd >= 0);
-	setsockopt(tgt.lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(tgt.lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(tgt.lfd, 128), 0);
-	assert_int_equal(getsockname(tgt.lfd, (struct sockaddr *)&a, &al), 0);
-	tgt.port = ntohs(a.sin_port);
-	assert_int_equal(pthread_create(&tgt.thr, NULL, accept_main, NULL), 0);
-	return 0;
+	port = agent_target_start();
+	return port > 0 ? 0 : -1;
 }
 
 static int
 target_stop(void **state)
 {
 	(void)state;
-	shutdown(tgt.lfd, SHUT_RDWR);
-	close(tgt.lfd);
-	pthread_join(tgt.thr, NULL);
+	agent_target_stop();
 	return 0;
-}
-
-static void
-target_counts(int *conns, int *reqs)
-{
-	pthread_mutex_lock(&tgt.mu);
-	*conns = tgt.connections;
-	*reqs = tgt.requests;
-	tgt.connections = 0;
-	tgt.requests = 0;
-	pthread_mutex_unlock(&tgt.mu);
 }
 
 /* ---- a feed of N requests to one URL ---------------------------------- */
@@ -358,7 +148,7 @@ run_requests(const char *url, int n, int concurrency, long timeout_ms,
 static void
 url_for(char *buf, size_t n, const char *host, const char *path)
 {
-	snprintf(buf, n, "http://%s:%d%s", host, tgt.port, path);
+	snprintf(buf, n, "http://%s:%d%s", host, port, path);
 }
 
 /* ---- tests ------------------------------------------------------------- */
@@ -370,7 +160,7 @@ test_keepalive_and_headers(void **state)
 	int conns, reqs;
 
 	(void)state;
-	target_counts(&conns, &reqs);
+	agent_target_counts(&conns, &reqs);
 	url_for(url, sizeof(url), "127.0.0.1", "/ok");
 	struct run *r = run_requests(url, 60, 4, 2000, NULL, 0, 0);
 	for (int i = 0; i < 60; i++) {
@@ -380,7 +170,7 @@ test_keepalive_and_headers(void **state)
 		assert_string_equal(r->hdr[i][2], "HIT");
 		assert_true(r->res[i].total_us >= r->res[i].first_byte_us);
 	}
-	target_counts(&conns, &reqs);
+	agent_target_counts(&conns, &reqs);
 	assert_int_equal(reqs, 60);
 	/* Connections are reused: at most one per slot. */
 	assert_true(conns >= 1 && conns <= 4);
@@ -446,7 +236,7 @@ test_huge_body_capped(void **state)
 	char url[128];
 	int conns, reqs;
 	(void)state;
-	target_counts(&conns, &reqs);
+	agent_target_counts(&conns, &reqs);
 	url_for(url, sizeof(url), "127.0.0.1", "/big-body");
 	struct run *r = run_requests(url, 3, 1, 5000, NULL, 1, 0);
 	for (int i = 0; i < 3; i++) {
@@ -456,7 +246,7 @@ test_huge_body_capped(void **state)
 		assert_string_not_equal(r->body_tail[i], "NEEDLE"); /* beyond the cap */
 	}
 	/* The rest of the body was read and dropped: the connection stayed usable. */
-	target_counts(&conns, &reqs);
+	agent_target_counts(&conns, &reqs);
 	assert_int_equal(conns, 1);
 }
 
@@ -466,16 +256,16 @@ test_redirect_not_followed(void **state)
 	char url[128];
 	int conns, reqs;
 	(void)state;
-	target_counts(&conns, &reqs);
+	agent_target_counts(&conns, &reqs);
 	url_for(url, sizeof(url), "127.0.0.1", "/redirect");
 	struct run *r = run_requests(url, 1, 1, 2000, NULL, 0, 0);
 	assert_int_equal(r->res[0].status, 302);
-	target_counts(&conns, &reqs);
+	agent_target_counts(&conns, &reqs);
 	assert_int_equal(reqs, 1);
 	/* Followed when asked. */
 	r = run_requests(url, 1, 1, 2000, NULL, 0, 1);
 	assert_int_equal(r->res[0].status, 200);
-	target_counts(&conns, &reqs);
+	agent_target_counts(&conns, &reqs);
 	assert_int_equal(reqs, 2);
 }
 
@@ -510,7 +300,7 @@ test_connect_to(void **state)
 	(void)state;
 	/* The production name does not resolve; --connect-to points it here. */
 	snprintf(url, sizeof(url), "http://docs.example.invalid/ok");
-	snprintf(ct, sizeof(ct), "docs.example.invalid:80:127.0.0.1:%d", tgt.port);
+	snprintf(ct, sizeof(ct), "docs.example.invalid:80:127.0.0.1:%d", port);
 	l = curl_slist_append(NULL, ct);
 	struct run *r = run_requests(url, 3, 2, 2000, l, 0, 0);
 	for (int i = 0; i < 3; i++) {

@@ -1,0 +1,35 @@
+/*
+ * agent_target.h: a small HTTP/1.1 target for the agent's tests, on raw
+ * sockets (one thread per connection), so every misbehaviour is exact.
+ * Listens on 127.0.0.1 on a port the kernel picks.
+ *
+ * Paths:
+ *   /ok          200, version headers m0+s0, x-opennext-cache: HIT, "hello"
+ *   /isr         200 m0+s0; no cache header on the first request, HIT after
+ *   /override    200; m1+s1 when the request carries
+ *                Cloudflare-Workers-Version-Overrides, else m0+s0
+ *   /slow-head   the answer after 800 ms
+ *   /reset       the connection reset (RST) after the request
+ *   /slow-body   headers at once, then 10 body bytes 30 ms apart
+ *   /big-headers 200 KiB of response headers
+ *   /big-body    1 MiB body ending in "NEEDLE"
+ *   /redirect    302 to /ok
+ *   anything else 404
+ */
+#ifndef AGENT_TARGET_H
+#define AGENT_TARGET_H
+
+#define AGENT_TARGET_M0 "00000000-0000-4000-8000-0000000000a0"
+#define AGENT_TARGET_M1 "00000000-0000-4000-8000-0000000000a1"
+#define AGENT_TARGET_S0 "00000000-0000-4000-8000-0000000000b0"
+#define AGENT_TARGET_S1 "00000000-0000-4000-8000-0000000000b1"
+
+/* Starts the target; returns its port, or -1. One target per process. */
+int agent_target_start(void);
+
+/* Connections accepted and request heads read since the last call. */
+void agent_target_counts(int *connections, int *requests);
+
+void agent_target_stop(void);
+
+#endif /* AGENT_TARGET_H */

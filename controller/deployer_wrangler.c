@@ -19,6 +19,8 @@
 #define WR_ENV_FIXED    3 /* WRANGLER_SEND_METRICS, _HIDE_BANNER, _OUTPUT_FILE_PATH */
 #define WR_ARG_MAX      (DEPLOYER_MAX_ARGS + 2 * DEPLOYER_MAX_VARS + 16)
 #define WR_UUID_MARK    "Worker Version ID:"
+#define WR_NOISE_BUG    "If you think this is a bug"
+#define WR_NOISE_LOGS   "Logs were written to"
 
 enum wr_kind { WR_UPLOAD, WR_DEPLOY, WR_STATUS };
 
@@ -167,6 +169,34 @@ wr_run_status(struct wr_op *op, char *err, size_t errlen)
 	return wr_run(op, args, 5, err, errlen);
 }
 
+/* wr_drop_boilerplate: removes, in place, the lines wrangler prints after
+ * every error (where its log went, where to file a bug): they would take
+ * the room of the lines that say what failed. */
+static void
+wr_drop_boilerplate(char *s)
+{
+	static const char *const noise[] = {WR_NOISE_BUG, WR_NOISE_LOGS};
+	char *r = s, *w = s;
+
+	while (*r != '\0') {
+		char *nl = strchr(r, '\n');
+		size_t len = nl != NULL ? (size_t)(nl - r) + 1 : strlen(r);
+		int drop = 0;
+
+		for (size_t i = 0; i < sizeof(noise) / sizeof(noise[0]); i++) {
+			const char *hit = strstr(r, noise[i]);
+
+			drop |= hit != NULL && hit < r + len;
+		}
+		if (!drop) {
+			memmove(w, r, len);
+			w += len;
+		}
+		r += len;
+	}
+	*w = '\0';
+}
+
 /* wr_child_failed: 0 when the child exited 0; else the error for people:
  * the command, how it ended, and the end of its stderr without colours. */
 static int
@@ -183,6 +213,7 @@ wr_child_failed(const struct wr_op *op, const struct spawn_result *sr, char *err
 	stderr_copy = strdup(sr->err);
 	if (stderr_copy != NULL) {
 		spawn_strip_ansi(stderr_copy);
+		wr_drop_boilerplate(stderr_copy);
 		spawn_tail_lines(stderr_copy, DEPLOYER_STDERR_LINES, tail, sizeof(tail));
 		free(stderr_copy);
 	}

@@ -268,6 +268,9 @@ test_deploy_failure_quotes_stderr(void **state)
 	assert_non_null(strstr(c.res.err, "workers.api.error.version_not_found [code: 10007]"));
 	assert_null(strchr(c.res.err, '\x1b'));
 	assert_null(strstr(c.res.err, SECRET));
+	/* wrangler's boilerplate after every error is left out */
+	assert_null(strstr(c.res.err, "If you think this is a bug"));
+	assert_null(strstr(c.res.err, "Logs were written"));
 	teardown_ctx(&c);
 }
 

@@ -228,13 +228,18 @@ hist_brief(const cJSON *v, char *buf, size_t n)
 		return;
 	}
 	text = cJSON_PrintUnformatted(v);
-
 	if (text == NULL) {
 		snprintf(buf, n, "(a value)");
 		return;
 	}
 	if (strlen(text) > HIST_ERR_VALUE_LEN) {
-		snprintf(buf, n, "%.*s...", HIST_ERR_VALUE_LEN, text);
+		int cut = HIST_ERR_VALUE_LEN;
+
+		/* Cut before a UTF-8 sequence, not inside one. */
+		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80) {
+			cut--;
+		}
+		snprintf(buf, n, "%.*s...", cut, text);
 	} else {
 		snprintf(buf, n, "%s", text);
 	}

@@ -777,6 +777,13 @@ static const struct mut_case probe_cases[] = {
      "rollout_id: expected a non-empty string with no control characters, got \"a\\u0001b\""},
     {"rollout_id", MUT_SET, LONG64, CANARY_EINVAL,
      "rollout_id: expected a string of at most 63 bytes (it has 64), " GOT64},
+    /* the shown value is cut before a UTF-8 sequence, not inside it */
+    {"rollout_id", MUT_SET,
+     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9"
+     "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"",
+     CANARY_EINVAL,
+     "rollout_id: expected a string of at most 63 bytes (it has 70), got "
+     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa..."},
     {"rollout_id", MUT_DUP, "\"x\"", CANARY_EINVAL, "rollout_id: field appears twice"},
     {"round", MUT_SET, "-1", CANARY_EINVAL, "round: expected an integer 0.." INTMAX ", got -1"},
     {"round", MUT_SET, "1.5", CANARY_EINVAL, "round: expected an integer 0.." INTMAX ", got 1.5"},

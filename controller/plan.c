@@ -448,6 +448,47 @@ plan_expect(const struct plan_step *step, const struct plan_versions *v,
 	}
 }
 
+int
+plan_expect_state(const struct plan_state *st, const struct plan_versions *v,
+                  struct canary_expect *exp, char *err, size_t errlen)
+{
+	const struct deployment *m = &st->middleware;
+	int rv;
+
+	memset(exp, 0, sizeof(*exp));
+	if ((rv = plan_deployment_valid(m, err, errlen)) != 0) {
+		return rv;
+	}
+	for (int i = 0; i < m->n_versions; i++) {
+		const char *pin = plan_pin_of(v, m->versions[i].version_id);
+		int j;
+
+		if (pin == NULL) {
+			memset(exp, 0, sizeof(*exp));
+			return canary_errf(err, errlen, CANARY_ENOENT,
+			                   "middleware version %s is neither m0 nor m1: its pin is "
+			                   "unknown",
+			                   m->versions[i].version_id);
+		}
+		plan_share_set(&exp->middleware[i], m->versions[i].version_id,
+		               m->versions[i].percentage);
+		plan_copy(exp->pins[i], sizeof(exp->pins[i]), pin);
+		/* Two middleware versions may pin one server version. */
+		for (j = 0; j < exp->n_server; j++) {
+			if (strcmp(exp->server[j].id, pin) == 0) {
+				break;
+			}
+		}
+		if (j == exp->n_server) {
+			plan_share_set(&exp->server[j], pin, 0);
+			exp->n_server++;
+		}
+		exp->server[j].share += m->versions[i].percentage;
+	}
+	exp->n_middleware = m->n_versions;
+	return 0;
+}
+
 /* ---- rollback ---- */
 
 static int

@@ -138,6 +138,15 @@ int plan_expect(const struct plan_step *step, const struct plan_versions *v,
                 const char *middleware_worker, double override_share, struct canary_expect *exp,
                 struct canary_override *ov);
 
+/* plan_expect_state: what probes must see when the platform holds st, for
+ * any state (a rollback move's result, an odd state read from the
+ * platform): the middleware split as deployed, each version paired with its
+ * pin, server shares following the pins. No override. Returns 0,
+ * CANARY_ENOENT when a middleware version is neither m0 nor m1 (its pin is
+ * unknown), or CANARY_EINVAL for an invalid deployment; err says which. */
+int plan_expect_state(const struct plan_state *st, const struct plan_versions *v,
+                      struct canary_expect *exp, char *err, size_t errlen);
+
 /* plan_verify: checks a step order. Walks the forward path from production
  * (server {s0:100}, middleware {m0:100}) applying each step, and from every
  * state reached (the start included) walks plan_rollback_next to m0+s0,

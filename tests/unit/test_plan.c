@@ -532,6 +532,48 @@ test_expect(void **state)
 }
 
 static void
+test_expect_state(void **state)
+{
+	struct plan_versions v = test_versions();
+	struct plan_state st;
+	struct canary_expect e;
+	char err[CANARY_ERRLEN];
+
+	(void)state;
+	/* After rollback move (1) from server-100: m1+s1 still serves. */
+	test_dep(&st.server, v.s1, 100, v.s0, 0);
+	test_dep(&st.middleware, v.m1, 100, NULL, 0);
+	assert_int_equal(plan_expect_state(&st, &v, &e, err, sizeof(err)), 0);
+	assert_int_equal(e.n_middleware, 1);
+	assert_string_equal(e.middleware[0].id, v.m1);
+	assert_string_equal(e.pins[0], v.s1);
+	assert_int_equal(e.n_server, 1);
+	assert_string_equal(e.server[0].id, v.s1);
+	assert_true(e.server[0].share == 100);
+
+	/* A split: server shares follow the pins. */
+	test_dep(&st.middleware, v.m0, 70, v.m1, 30);
+	assert_int_equal(plan_expect_state(&st, &v, &e, err, sizeof(err)), 0);
+	assert_int_equal(e.n_server, 2);
+	assert_string_equal(e.server[0].id, v.s0);
+	assert_true(e.server[0].share == 70 && e.server[1].share == 30);
+	assert_string_equal(e.pins[1], v.s1);
+
+	/* Two middleware versions pinning one server version: one entry. */
+	struct plan_versions same = v;
+	snprintf(same.pin_m1, sizeof(same.pin_m1), "%s", v.s0);
+	assert_int_equal(plan_expect_state(&st, &same, &e, err, sizeof(err)), 0);
+	assert_int_equal(e.n_server, 1);
+	assert_true(e.server[0].share == 100);
+
+	test_dep(&st.middleware, "cccccccc-cccc-4ccc-8ccc-cccccccccccc", 100, NULL, 0);
+	assert_int_equal(plan_expect_state(&st, &v, &e, err, sizeof(err)), CANARY_ENOENT);
+	assert_non_null(strstr(err, "cccccccc"));
+	test_dep(&st.middleware, v.m0, 50, v.m1, 40);
+	assert_int_equal(plan_expect_state(&st, &v, &e, err, sizeof(err)), CANARY_EINVAL);
+}
+
+static void
 test_versions_check(void **state)
 {
 	struct plan_versions v = test_versions();
@@ -619,6 +661,7 @@ main(void)
 	    cmocka_unit_test(test_rollback_two_servers_no_s0),
 	    cmocka_unit_test(test_rollback_skips_moves_that_hold),
 	    cmocka_unit_test(test_expect),
+	    cmocka_unit_test(test_expect_state),
 	    cmocka_unit_test(test_versions_check),
 	    cmocka_unit_test(test_deployment_valid),
 	    cmocka_unit_test(test_render),

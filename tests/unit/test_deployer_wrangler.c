@@ -343,6 +343,56 @@ test_free_cancels(void **state)
 	teardown_ctx(&c);
 }
 
+/* A callback that frees the deployer while another run is in flight: that
+ * child is killed and its callback hears CANARY_ECANCELED. */
+struct reentry {
+	struct ctx *c;
+	int n;
+	int rv[2];
+};
+
+static void
+on_result_free(const struct deployer_result *res, void *arg)
+{
+	struct reentry *r = arg;
+
+	r->rv[r->n++] = res->rv;
+	if (r->n == 1) {
+		deployer_free(r->c->d);
+		r->c->d = NULL;
+		event_base_loopbreak(r->c->base);
+	}
+}
+
+static void
+test_free_from_callback(void **state)
+{
+	struct deployment dep = {.n_versions = 1};
+	struct reentry r = {0};
+	struct ctx c;
+	struct timeval tv = {DEADLINE_S, 0};
+	struct event *dl;
+
+	(void)state;
+	strcpy(dep.versions[0].version_id, ID_A);
+	dep.versions[0].percentage = 100;
+	setup_mode(&c, "ok", 10);
+	r.c = &c;
+	/* status is one run; deploy is two (deploy, then the read back), so
+	 * status ends first while deploy still runs. */
+	assert_int_equal(deployer_deploy(c.d, &mw, &dep, NULL, on_result_free, &r), 0);
+	assert_int_equal(deployer_status(c.d, &mw, on_result_free, &r), 0);
+	dl = evtimer_new(c.base, on_deadline, c.base);
+	evtimer_add(dl, &tv);
+	event_base_dispatch(c.base);
+	event_free(dl);
+	assert_int_equal(r.n, 2);
+	assert_int_equal(r.rv[1], CANARY_ECANCELED);
+	/* nothing left on the loop: the other child and its events are gone */
+	assert_int_equal(event_base_dispatch(c.base), 1);
+	teardown_ctx(&c);
+}
+
 static void
 test_bad_requests(void **state)
 {
@@ -464,6 +514,7 @@ main(void)
 	    cmocka_unit_test(test_status_garbage),
 	    cmocka_unit_test(test_hang_times_out),
 	    cmocka_unit_test(test_free_cancels),
+	    cmocka_unit_test(test_free_from_callback),
 	    cmocka_unit_test(test_bad_requests),
 	    cmocka_unit_test(test_not_installed),
 	    cmocka_unit_test(test_helpers),

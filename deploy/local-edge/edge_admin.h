@@ -9,6 +9,10 @@
  *   POST /__edge/regions/NAME/up     ... it is brought back
  *
  * Plain JSON (no Cloudflare envelope); no token: loopback test tooling.
+ * t_ms are wall-clock milliseconds since the epoch. The timeline lives in
+ * memory from the process start (its first events are what each region
+ * sees at start); after a restart, changes still waiting for a region's
+ * delay are not replayed: every region starts on the current deployments.
  * Runs on the loop thread.
  */
 #ifndef CANARY_EDGE_ADMIN_H

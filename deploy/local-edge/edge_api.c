@@ -38,7 +38,8 @@ api_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* api_send: the envelope; result is taken (NULL for errors). */
+/* api_send: the envelope; result is taken (NULL for errors). Without
+ * memory for the envelope, a fixed 500 envelope is sent instead. */
 static void
 api_send(struct evhttp_request *req, int status, cJSON *result, int code, const char *message)
 {
@@ -50,7 +51,7 @@ api_send(struct evhttp_request *req, int status, cJSON *result, int code, const 
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 	                  "application/json");
 	if (env == NULL) {
-		goto nomem;
+		goto out;
 	}
 	cJSON_AddBoolToObject(env, "success", code == 0);
 	errors = cJSON_AddArrayToObject(env, "errors");
@@ -62,27 +63,25 @@ api_send(struct evhttp_request *req, int status, cJSON *result, int code, const 
 	cJSON_AddArrayToObject(env, "messages");
 	if (result != NULL) {
 		cJSON_AddItemToObject(env, "result", result);
-		result = NULL;
+		result = NULL; /* owned by env now */
 	} else {
 		cJSON_AddNullToObject(env, "result");
 	}
 	text = cJSON_PrintUnformatted(env);
-	if (text == NULL) {
-		goto nomem;
+out:
+	if (text != NULL) {
+		evbuffer_add(out, text, strlen(text));
+	} else {
+		status = HTTP_INTERNAL;
+		evbuffer_add_printf(out,
+		                    "{\"success\":false,\"errors\":[{\"code\":%d,\"message\":\"out "
+		                    "of memory\"}],\"messages\":[],\"result\":null}",
+		                    EDGE_CF_TOO_MANY);
 	}
-	evbuffer_add(out, text, strlen(text));
 	evhttp_send_reply(req, status, NULL, NULL);
 	free(text);
-	cJSON_Delete(env);
-	return;
-nomem:
 	cJSON_Delete(result);
 	cJSON_Delete(env);
-	evbuffer_add_printf(out,
-	                    "{\"success\":false,\"errors\":[{\"code\":%d,\"message\":\"out of "
-	                    "memory\"}],\"messages\":[],\"result\":null}",
-	                    EDGE_CF_TOO_MANY);
-	evhttp_send_reply(req, HTTP_INTERNAL, NULL, NULL);
 }
 
 static void
@@ -388,13 +387,28 @@ api_query_true(struct evhttp_request *req, const char *key)
 	return yes;
 }
 
+static void
+api_no_route(struct evhttp_request *req)
+{
+	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NO_ROUTE, "No route for that URI");
+}
+
+static void
+api_unknown_worker(struct evhttp_request *req, const char *name)
+{
+	char err[CANARY_ERRLEN];
+
+	canary_errf(err, sizeof(err), CANARY_ENOENT,
+	            "This Worker does not exist on your account. (worker \"%.64s\")", name);
+	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND, err);
+}
+
 /* api_workers: routes under /workers; segs[0] is the first segment after it. */
 static void
 api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	struct edge_worker *w = NULL;
-	char err[CANARY_ERRLEN];
 
 	if (n == 2 && strcmp(segs[0], "services") == 0) {
 		if (m != EVHTTP_REQ_GET) {
@@ -402,13 +416,15 @@ api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 			return;
 		}
 		if ((w = edge_state_worker(a->st, segs[1])) == NULL) {
-			goto unknown_worker;
+			api_unknown_worker(req, segs[1]);
+			return;
 		}
 		api_ok(req, edge_state_service_json(w));
 		return;
 	}
 	if (n < 1 || strcmp(segs[0], "scripts") != 0) {
-		goto no_route;
+		api_no_route(req);
+		return;
 	}
 	if (n == 1) {
 		cJSON *arr;
@@ -425,15 +441,18 @@ api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 		return;
 	}
 	if (n == 2 || n > 4) {
-		goto no_route;
+		api_no_route(req);
+		return;
 	}
 	/* From here: /scripts/{script}/{what}[/{id}] */
 	if (strcmp(segs[2], "secrets") != 0 && strcmp(segs[2], "settings") != 0 &&
 	    strcmp(segs[2], "versions") != 0 && strcmp(segs[2], "deployments") != 0) {
-		goto no_route;
+		api_no_route(req);
+		return;
 	}
 	if (n == 4 && strcmp(segs[2], "versions") != 0 && strcmp(segs[2], "deployments") != 0) {
-		goto no_route;
+		api_no_route(req);
+		return;
 	}
 	if (n == 3 && (strcmp(segs[2], "versions") == 0 || strcmp(segs[2], "deployments") == 0)) {
 		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_POST) {
@@ -445,7 +464,8 @@ api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 		return;
 	}
 	if ((w = edge_state_worker(a->st, segs[1])) == NULL) {
-		goto unknown_worker;
+		api_unknown_worker(req, segs[1]);
+		return;
 	}
 	if (strcmp(segs[2], "secrets") == 0) {
 		api_ok(req, cJSON_CreateArray());
@@ -493,14 +513,6 @@ api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND,
 		         "workers.api.error.deployment_not_found");
 	}
-	return;
-unknown_worker:
-	canary_errf(err, sizeof(err), CANARY_ENOENT,
-	            "This Worker does not exist on your account. (worker \"%.64s\")", segs[1]);
-	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND, err);
-	return;
-no_route:
-	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NO_ROUTE, "No route for that URI");
 }
 
 static int

@@ -373,10 +373,11 @@ edge_state_upload(struct edge_state *st, const char *worker, const cJSON *metada
 		return canary_errf(err, errlen, CANARY_EINTERNAL, "version id %s is not fresh",
 		                   stamp->id);
 	}
+	rv = CANARY_ENOMEM; /* until the version is pushed */
 	rec = cJSON_CreateObject();
 	ann = a != NULL ? cJSON_Duplicate(a, 1) : cJSON_CreateObject();
 	if (rec == NULL || ann == NULL) {
-		goto nomem;
+		goto out;
 	}
 	cJSON_DeleteItemFromObjectCaseSensitive(ann, "workers/triggered_by");
 	if (cJSON_AddStringToObject(ann, "workers/triggered_by", "upload") == NULL ||
@@ -386,13 +387,13 @@ edge_state_upload(struct edge_state *st, const char *worker, const cJSON *metada
 	                                              : 1) == NULL ||
 	    cJSON_AddNumberToObject(rec, "created_ms", (double)stamp->now_ms) == NULL ||
 	    cJSON_AddStringToObject(rec, "source", stamp->source) == NULL) {
-		goto nomem;
+		goto out;
 	}
 	cJSON_AddItemToObject(rec, "annotations", ann);
 	ann = NULL;
 	if (!cJSON_AddItemToObject(rec, "bindings",
 	                           b != NULL ? cJSON_Duplicate(b, 1) : cJSON_CreateArray())) {
-		goto nomem;
+		goto out;
 	}
 	{
 		static const char *const copy[] = {"main_module", "compatibility_date",
@@ -403,25 +404,27 @@ edge_state_upload(struct edge_state *st, const char *worker, const cJSON *metada
 
 			if (x != NULL &&
 			    !cJSON_AddItemToObject(rec, copy[i], cJSON_Duplicate(x, 1))) {
-				goto nomem;
+				goto out;
 			}
 		}
 	}
 	if (!cJSON_AddItemToObject(rec, "modules",
 	                           modules != NULL ? cJSON_Duplicate(modules, 1)
 	                                           : cJSON_CreateArray())) {
-		goto nomem;
+		goto out;
 	}
-	rv = state_version_push(w, rec, err, errlen);
+	rv = state_version_push(w, rec, err, errlen); /* takes rec */
 	rec = NULL;
 	if (rv == 0) {
 		*vp = &w->versions[w->n_versions - 1];
 	}
-	return rv;
-nomem:
+out:
 	cJSON_Delete(rec);
 	cJSON_Delete(ann);
-	return canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
+	if (rv == CANARY_ENOMEM) {
+		canary_errf(err, errlen, rv, "out of memory");
+	}
+	return rv;
 }
 
 /* state_dep_push: appends d (its annotations taken), dropping the oldest
@@ -828,18 +831,18 @@ cJSON *
 edge_state_to_json(const struct edge_state *st)
 {
 	cJSON *root = cJSON_CreateObject();
-	cJSON *ws;
+	cJSON *ws, *result = NULL;
 
 	if (root == NULL || cJSON_AddNumberToObject(root, "format", STATE_FORMAT) == NULL ||
 	    (ws = cJSON_AddArrayToObject(root, "workers")) == NULL) {
-		goto nomem;
+		goto out;
 	}
 	for (int i = 0; i < st->n_workers; i++) {
 		const struct edge_worker *w = &st->workers[i];
 		cJSON *o = cJSON_CreateObject(), *vs, *ds;
 
 		if (o == NULL) {
-			goto nomem;
+			goto out;
 		}
 		cJSON_AddItemToArray(ws, o);
 		if (cJSON_AddStringToObject(o, "name", w->name) == NULL ||
@@ -847,13 +850,13 @@ edge_state_to_json(const struct edge_state *st)
 		    cJSON_AddNumberToObject(o, "created_ms", (double)w->created_ms) == NULL ||
 		    (vs = cJSON_AddArrayToObject(o, "versions")) == NULL ||
 		    (ds = cJSON_AddArrayToObject(o, "deployments")) == NULL) {
-			goto nomem;
+			goto out;
 		}
 		for (int j = 0; j < w->n_versions; j++) {
 			cJSON *x = cJSON_Duplicate(w->versions[j].rec, 1);
 
 			if (x == NULL) {
-				goto nomem;
+				goto out;
 			}
 			cJSON_AddItemToArray(vs, x);
 		}
@@ -864,15 +867,16 @@ edge_state_to_json(const struct edge_state *st)
 			    cJSON_AddNumberToObject(x, "created_ms",
 			                            (double)w->deps[j].created_ms) == NULL) {
 				cJSON_Delete(x);
-				goto nomem;
+				goto out;
 			}
 			cJSON_AddItemToArray(ds, x);
 		}
 	}
-	return root;
-nomem:
+	result = root;
+	root = NULL;
+out:
 	cJSON_Delete(root);
-	return NULL;
+	return result;
 }
 
 static int

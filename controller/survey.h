@@ -7,15 +7,16 @@
  * round's deadline (the probe's deadline_ms plus SURVEY_GRACE_MS for the
  * trip back). A round also ends early once every agent that was connected
  * when it was sent has answered. Reports are decoded strictly; a malformed,
- * oversized or wrong-round report is counted and logged, never fatal. nng
- * itself drops answers to an older survey; those that slip into the queue
- * after a round ended are counted as late.
+ * oversized or wrong-round report is counted and logged, never fatal.
+ * Answers to an earlier survey, or after the deadline, are counted as late
+ * and dropped.
  *
  * Transport: the socket listens and/or dials through proto/link.h, mutual
  * TLS unless insecure is set.
  *
  * Threads: every function here is called on the loop thread of the
- * event_base given to survey_new. nng's aio callbacks only hand messages to
+ * event_base given to survey_new, made after evthread_use_pthreads(). nng's
+ * aio callbacks only hand messages to
  * that loop through a canary_evq; the round callback runs on the loop.
  */
 #ifndef CANARY_SURVEY_H
@@ -32,8 +33,8 @@
 
 #define SURVEY_MAX_URLS     16    /* listen plus dial addresses */
 #define SURVEY_MAX_REPORTS  10000 /* reports kept per round; more are counted as dropped */
+#define SURVEY_RECVBUF      8192  /* replies nng queues for the loop (its maximum) */
 #define SURVEY_GRACE_MS     500   /* added to the probe deadline for the trip back */
-#define SURVEY_BACKSTOP_MS  2000  /* loop-side end of a round whose nng end never came */
 #define SURVEY_MAX_DEADLINE (10 * 60 * 1000)
 
 struct survey_config {

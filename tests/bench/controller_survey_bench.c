@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <nng/nng.h>
 #include <nng/protocol/survey0/respond.h>
 
@@ -61,13 +62,19 @@ static struct canary_report canned;
 
 static void agent_rx_done(void *arg);
 
+/* What the simulated agents did, printed when they stop. */
+static atomic_uint_fast64_t probes_seen, replies_sent, send_failed;
+
 static void
 agent_tx_done(void *arg)
 {
 	struct bench_agent *a = arg;
 
 	if (nng_aio_result(a->tx) != 0) {
+		atomic_fetch_add(&send_failed, 1);
 		nng_msg_free(nng_aio_get_msg(a->tx));
+	} else {
+		atomic_fetch_add(&replies_sent, 1);
 	}
 	nng_recv_aio(a->sock, a->rx);
 }
@@ -92,6 +99,7 @@ agent_rx_done(void *arg)
 		nng_recv_aio(a->sock, a->rx);
 		return;
 	}
+	atomic_fetch_add(&probes_seen, 1);
 	r = canned;
 	snprintf(r.agent_id, sizeof(r.agent_id), "bench-%d", a->index);
 	snprintf(r.region, sizeof(r.region), "region-%d", a->index % BENCH_REGIONS);
@@ -176,6 +184,11 @@ run_agents(const char *url, int n)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigwait(&set, &sig);
+	printf("agents: %llu probes received, %llu reports sent, %llu sends failed\n",
+	       (unsigned long long)atomic_load(&probes_seen),
+	       (unsigned long long)atomic_load(&replies_sent),
+	       (unsigned long long)atomic_load(&send_failed));
+	fflush(stdout);
 	return 0;
 }
 
@@ -295,6 +308,10 @@ main(int argc, char **argv)
 	}
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	canary_log_setup(stderr, CANARY_LOG_TEXT, CANARY_LOG_WARN);
+	/* nng threads wake the loop through event_active. */
+	if (evthread_use_pthreads() != 0) {
+		goto out;
+	}
 	base = event_base_new();
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.listen = listen;
@@ -346,8 +363,9 @@ main(int argc, char **argv)
 			event_base_loop(base, EVLOOP_ONCE);
 		}
 		times[i] = b.res.stats.elapsed_us;
-		printf("round %d: %d reports of %d agents in %.1f ms%s (malformed %d)\n", i + 1,
-		       b.res.n_reports, b.res.stats.agents, (double)b.res.stats.elapsed_us / 1000.0,
+		printf("round %d: %d reports of %d agents (%d now) in %.1f ms%s (malformed %d)\n",
+		       i + 1, b.res.n_reports, b.res.stats.agents, survey_agents(s),
+		       (double)b.res.stats.elapsed_us / 1000.0,
 		       b.res.stats.timed_out ? " (hit the deadline)" : "", b.res.stats.malformed);
 		if (b.res.rv != 0 || b.res.n_reports != n_agents) {
 			rc = 1;

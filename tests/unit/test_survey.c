@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <nng/nng.h>
 #include <nng/protocol/survey0/respond.h>
 
@@ -483,5 +484,9 @@ main(void)
 	};
 
 	canary_log_setup(stderr, CANARY_LOG_TEXT, CANARY_LOG_WARN);
+	/* nng threads wake the loop through event_active. */
+	if (evthread_use_pthreads() != 0) {
+		return 1;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

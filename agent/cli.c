@@ -19,13 +19,16 @@ const char agent_cli_usage[] =
     "                   [--expect-middleware ID] [--expect-server ID]\n"
     "                   [--connect-to HOST:PORT:ADDR:PORT]... [--json] [--timeout MS]\n"
     "                   [--method GET|HEAD] [--body-match TEXT] [--follow-redirects]\n"
+    "                   [--duration SECONDS]\n"
     "\n"
     "run: a long-running probe in one region; answers the controller's surveys over nng.\n"
     "  URLs are tls+tcp://HOST:PORT (mutual TLS with --cert, --key and --ca); tcp:// and\n"
     "  ipc:// need --insecure. Only hosts matching an --allow-host (exact or *.suffix) are\n"
     "  probed. --concurrency (default 16) and --max-requests per round (default 5000) are\n"
     "  caps no survey can exceed.\n"
-    "probe: one-shot checks of URL; prints a table (or JSON with --json).\n"
+    "probe: one-shot checks of URL; prints a table (or JSON with --json). -n requests\n"
+    "  (default 100) at -c in flight (default 8); --duration stops after SECONDS (and\n"
+    "  lifts the default -n), which makes probe a load generator for benchmarks.\n"
     "  exit status: 0 every check passed, 1 a check failed, 2 usage error.\n";
 
 /* A value of a flag: "--flag VALUE" or "--flag=VALUE". Returns the value and
@@ -332,6 +335,7 @@ static int
 cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, size_t errlen)
 {
 	struct agent_cli_probe *p = &c->probe;
+	int n_given = 0;
 	int rv;
 
 	p->n = AGENT_PROBE_DEFAULT_N;
@@ -348,6 +352,7 @@ cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, si
 				return rv;
 			}
 			p->n = (uint32_t)u;
+			n_given = 1;
 		} else if ((v = cli_value(argc, argv, &i, "-c", &missing)) != NULL) {
 			if ((rv = cli_uint("-c", v, 1, AGENT_MAX_CONCURRENCY, &u, err, errlen)) !=
 			    0) {
@@ -396,6 +401,12 @@ cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, si
 				return rv;
 			}
 			p->timeout_ms = (uint32_t)u;
+		} else if ((v = cli_value(argc, argv, &i, "--duration", &missing)) != NULL) {
+			if ((rv = cli_uint("--duration", v, 1, AGENT_PROBE_MAX_DURATION_S, &u, err,
+			                   errlen)) != 0) {
+				return rv;
+			}
+			p->duration_s = (uint32_t)u;
 		} else if ((v = cli_value(argc, argv, &i, "--method", &missing)) != NULL) {
 			if (strcmp(v, "GET") != 0 && strcmp(v, "HEAD") != 0) {
 				return canary_errf(err, errlen, CANARY_EINVAL,
@@ -425,6 +436,9 @@ cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, si
 	}
 	if (p->url == NULL) {
 		return canary_errf(err, errlen, CANARY_EINVAL, "probe: URL is required");
+	}
+	if (p->duration_s > 0 && !n_given) {
+		p->n = AGENT_PROBE_MAX_N;
 	}
 	if (strncmp(p->url, "http://", 7) != 0 && strncmp(p->url, "https://", 8) != 0) {
 		return canary_errf(err, errlen, CANARY_EINVAL,

@@ -11,6 +11,7 @@
  *                    [--expect-middleware ID] [--expect-server ID]
  *                    [--connect-to HOST:PORT:ADDR:PORT]... [--json] [--timeout MS]
  *                    [--method GET|HEAD] [--body-match TEXT] [--follow-redirects]
+ *                    [--duration SECONDS]
  *
  * Strings in the parsed structs point into argv.
  */
@@ -58,6 +59,7 @@ struct agent_cli_probe {
 	const char *method;
 	const char *body_match;
 	int follow;
+	uint32_t duration_s; /* > 0: stop after this long (n defaults to no limit) */
 };
 
 struct agent_cli {

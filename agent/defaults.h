@@ -23,6 +23,7 @@
 /* Probe mode */
 #define AGENT_PROBE_DEFAULT_N       100
 #define AGENT_PROBE_MAX_N           100000000
+#define AGENT_PROBE_MAX_DURATION_S  86400
 #define AGENT_PROBE_DEFAULT_TIMEOUT 10000 /* ms per request */
 #define AGENT_MAX_CONNECT_TO        16    /* --connect-to entries */
 #define AGENT_MAX_ALLOW_HOSTS       64    /* --allow-host entries */

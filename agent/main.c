@@ -322,8 +322,8 @@ main_probe(const struct agent_cli *c)
 	ro.follow = p->follow;
 	st.base = base;
 	clock_gettime(CLOCK_MONOTONIC, &st.t0);
-	if (agent_round_start(engine, base, &probe, 0, &ro, probe_done, &st, &round, err,
-	                      sizeof(err)) != 0) {
+	if (agent_round_start(engine, base, &probe, p->duration_s * 1000u, &ro, probe_done, &st,
+	                      &round, err, sizeof(err)) != 0) {
 		fprintf(stderr, "canary-agent: probe: %s\n", err);
 		code = AGENT_EXIT_USAGE;
 		goto out;

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# agent_vs_wrk.sh: requests per second of `canary-agent probe` (every check
+# on) against wrk and hey, in the same run, on the same nginx target.
+#
+#   tests/bench/agent_vs_wrk.sh [path/to/canary-agent]
+#
+# nginx (nginx-light) serves a 29-byte page with the middleware, server and
+# cache headers on 127.0.0.1, pinned to CPU 0 with taskset; wrk, hey and
+# the agent run one after the other on CPU 1, each at concurrency 32 for
+# BENCH_SECONDS (default 5), alternated BENCH_ROUNDS times (default 3);
+# the medians are printed with the agent's ratio to wrk and to hey and its
+# peak RSS (getrusage, reported by the agent itself; /usr/bin/time -v agrees).
+# Targets (issue 4): >= 0.5 of wrk, >= 1.3 of hey, peak RSS <= 16 MiB.
+# Prints figures and never fails on speed; it fails only when a tool is
+# missing or the target does not come up.
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+agent=${1:-$top/build/agent/canary-agent}
+secs=${BENCH_SECONDS:-5}
+rounds=${BENCH_ROUNDS:-3}
+conc=32
+mw=00000000-0000-4000-8000-0000000000a0
+srv=00000000-0000-4000-8000-0000000000b0
+
+for tool in nginx wrk hey taskset "$agent"; do
+  command -v "$tool" >/dev/null || { echo "agent_vs_wrk: $tool not found" >&2; exit 1; }
+done
+if [ "$(nproc)" -lt 2 ]; then
+  echo "agent_vs_wrk: needs 2 CPUs (target on CPU 0, load generators on CPU 1)" >&2
+  exit 1
+fi
+
+work=$(mktemp -d /tmp/canary-agent-bench-XXXXXX)
+nginx_pid=""
+cleanup() {
+  if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A port from a range picked by pid, moving on while one is taken.
+port=$((20000 + $$ % 20000))
+started=0
+for _ in $(seq 1 20); do
+  cat >"$work/nginx.conf" <<CONF
+worker_processes 1;
+daemon off;
+error_log $work/error.log;
+pid $work/nginx.pid;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $work; proxy_temp_path $work; fastcgi_temp_path $work;
+  uwsgi_temp_path $work; scgi_temp_path $work;
+  keepalive_requests 100000000;
+  keepalive_timeout 60s;
+  default_type text/plain;
+  server {
+    listen 127.0.0.1:$port;
+    location / {
+      add_header x-canary-middleware-version $mw;
+      add_header x-canary-server-version $srv;
+      add_header x-opennext-cache HIT;
+      return 200 "hello from the canary target\n";
+    }
+  }
+}
+CONF
+  taskset -c 0 nginx -c "$work/nginx.conf" -p "$work" &
+  nginx_pid=$!
+  for _ in $(seq 1 50); do
+    if curl -fs "http://127.0.0.1:$port/" >/dev/null 2>&1; then started=1; break; fi
+    if ! kill -0 "$nginx_pid" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  [ "$started" = 1 ] && break
+  kill "$nginx_pid" 2>/dev/null || true
+  wait "$nginx_pid" 2>/dev/null || true
+  nginx_pid=""
+  port=$((port + 1))
+done
+[ "$started" = 1 ] || { echo "agent_vs_wrk: nginx did not start" >&2; cat "$work/error.log" >&2; exit 1; }
+url="http://127.0.0.1:$port/"
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+: >"$work/wrk" >"$work/hey" >"$work/agent" >"$work/rss"
+for r in $(seq 1 "$rounds"); do
+  taskset -c 1 wrk -t1 -c"$conc" -d"${secs}s" "$url" |
+    awk '/^Requests\/sec:/ {print $2}' >>"$work/wrk"
+  taskset -c 1 hey -z "${secs}s" -c "$conc" "$url" |
+    awk '/Requests\/sec:/ {print $2}' >>"$work/hey"
+  taskset -c 1 "$agent" probe "$url" --duration "$secs" -c "$conc" --isr \
+    --expect-status 200 --expect-middleware "$mw" --expect-server "$srv" \
+    --body-match "canary target" --json >"$work/agent.json" || {
+    echo "agent_vs_wrk: a check failed:" >&2; cat "$work/agent.json" >&2; exit 1; }
+  # requests_per_s and peak_rss_kib from the agent's JSON
+  sed -n 's/.*"requests_per_s":\([0-9.e+]*\).*/\1/p' "$work/agent.json" >>"$work/agent"
+  sed -n 's/.*"peak_rss_kib":\([0-9]*\).*/\1/p' "$work/agent.json" >>"$work/rss"
+  printf 'round %d: wrk %.0f  hey %.0f  agent %.0f requests/s\n' "$r" \
+    "$(tail -1 "$work/wrk")" "$(tail -1 "$work/hey")" "$(tail -1 "$work/agent")"
+done
+
+wrk_rps=$(median <"$work/wrk")
+hey_rps=$(median <"$work/hey")
+agent_rps=$(median <"$work/agent")
+rss_kib=$(sort -g "$work/rss" | tail -1)
+awk -v w="$wrk_rps" -v h="$hey_rps" -v a="$agent_rps" -v r="$rss_kib" -v s="$secs" \
+    -v n="$rounds" -v c="$conc" 'BEGIN {
+  printf "\nmedians of %d rounds, %d s each, concurrency %d (nginx on CPU 0, clients on CPU 1)\n", n, s, c
+  printf "  wrk                       %9.0f requests/s\n", w
+  printf "  hey                       %9.0f requests/s\n", h
+  printf "  canary-agent probe        %9.0f requests/s (all checks on)\n", a
+  printf "  agent / wrk               %9.2f   (target >= 0.5)\n", a / w
+  printf "  agent / hey               %9.2f   (target >= 1.3)\n", a / h
+  printf "  agent peak RSS            %9.1f MiB (target <= 16)\n", r / 1024
+}'

@@ -29,8 +29,10 @@
 #define JSONC_MAX_NUMBER_LEN 256
 /* Initial slot count of the position table; it doubles at half load. */
 #define JSONC_POS_INITIAL 64
+/* Keys of an object checked by linear search before a hash table is built. */
+#define JSONC_KEYS_LINEAR 8
 /* Initial slot count of an object's duplicate-key table. */
-#define JSONC_KEYS_INITIAL 16
+#define JSONC_KEYS_INITIAL 32
 /* How much of an offending token an error message quotes. */
 #define JSONC_TOKEN_QUOTE 24
 /* How much of a key an error message quotes. */
@@ -64,8 +66,12 @@ struct jsonc_key {
 	struct jsonc_mark at;
 };
 
+/* The keys of one object: the first JSONC_KEYS_LINEAR in a small array
+ * searched in order (most objects are small, and this costs no allocation),
+ * then all of them in a hash table. */
 struct jsonc_keys {
-	struct jsonc_key *slots; /* owned */
+	struct jsonc_key small[JSONC_KEYS_LINEAR];
+	struct jsonc_key *slots; /* owned; NULL while the object is small */
 	size_t cap;              /* power of two */
 	size_t count;
 };
@@ -680,30 +686,62 @@ jsonc_keys_free(struct jsonc_keys *k)
 	k->count = 0;
 }
 
+static void
+jsonc_keys_put(struct jsonc_key *slots, size_t cap, struct jsonc_key e)
+{
+	size_t j = (size_t)jsonc_hash_str(e.key) & (cap - 1);
+
+	while (slots[j].key != NULL) {
+		j = (j + 1) & (cap - 1);
+	}
+	slots[j] = e;
+}
+
+static int
+jsonc_keys_dup(struct jsonc_parser *p, const char *key, struct jsonc_mark m,
+               const struct jsonc_key *first)
+{
+	char shown[JSONC_KEY_QUOTE + 16];
+
+	return jsonc_fail(p, m, CANARY_EPARSE,
+	                  "expected each key once in an object, found %s again (first at %zu:%zu)",
+	                  jsonc_show_key(key, shown, sizeof(shown)), first->at.line,
+	                  first->at.column);
+}
+
 /* jsonc_keys_add: adds key (seen at m); fails naming both places when the
  * object already has it. */
 static int
 jsonc_keys_add(struct jsonc_parser *p, struct jsonc_keys *k, const char *key, struct jsonc_mark m)
 {
+	struct jsonc_key e = {key, m};
 	struct jsonc_key *grown;
-	char shown[JSONC_KEY_QUOTE + 16];
 	size_t ncap, i, j;
 
+	if (k->slots == NULL && k->count < JSONC_KEYS_LINEAR) {
+		for (i = 0; i < k->count; i++) {
+			if (strcmp(k->small[i].key, key) == 0) {
+				return jsonc_keys_dup(p, key, m, &k->small[i]);
+			}
+		}
+		k->small[k->count++] = e;
+		return 0;
+	}
 	if ((k->count + 1) * 2 > k->cap) {
 		ncap = k->cap == 0 ? JSONC_KEYS_INITIAL : k->cap * 2;
 		grown = calloc(ncap, sizeof(*grown));
 		if (grown == NULL) {
 			return jsonc_fail(p, m, CANARY_ENOMEM, "out of memory");
 		}
+		if (k->slots == NULL) {
+			for (i = 0; i < k->count; i++) {
+				jsonc_keys_put(grown, ncap, k->small[i]);
+			}
+		}
 		for (i = 0; i < k->cap; i++) {
-			if (k->slots[i].key == NULL) {
-				continue;
+			if (k->slots[i].key != NULL) {
+				jsonc_keys_put(grown, ncap, k->slots[i]);
 			}
-			j = (size_t)jsonc_hash_str(k->slots[i].key) & (ncap - 1);
-			while (grown[j].key != NULL) {
-				j = (j + 1) & (ncap - 1);
-			}
-			grown[j] = k->slots[i];
 		}
 		free(k->slots);
 		k->slots = grown;
@@ -712,18 +750,25 @@ jsonc_keys_add(struct jsonc_parser *p, struct jsonc_keys *k, const char *key, st
 	j = (size_t)jsonc_hash_str(key) & (k->cap - 1);
 	while (k->slots[j].key != NULL) {
 		if (strcmp(k->slots[j].key, key) == 0) {
-			return jsonc_fail(p, m, CANARY_EPARSE,
-			                  "expected each key once in an object, found %s again "
-			                  "(first at %zu:%zu)",
-			                  jsonc_show_key(key, shown, sizeof(shown)),
-			                  k->slots[j].at.line, k->slots[j].at.column);
+			return jsonc_keys_dup(p, key, m, &k->slots[j]);
 		}
 		j = (j + 1) & (k->cap - 1);
 	}
-	k->slots[j].key = key;
-	k->slots[j].at = m;
+	k->slots[j] = e;
 	k->count++;
 	return 0;
+}
+
+/* jsonc_expected_key: "expected <what> "key", found ...". Kept out of
+ * jsonc_object so its buffers are not on the stack of every nesting level. */
+static int
+jsonc_expected_key(struct jsonc_parser *p, const char *what, const char *key)
+{
+	char msg[CANARY_ERRLEN / 2];
+	char shown[JSONC_KEY_QUOTE + 16];
+
+	snprintf(msg, sizeof(msg), "%s %s", what, jsonc_show_key(key, shown, sizeof(shown)));
+	return jsonc_expected(p, msg);
 }
 
 static int jsonc_value(struct jsonc_parser *p, int depth, cJSON **out);
@@ -749,13 +794,16 @@ jsonc_attach(struct jsonc_parser *p, cJSON *container, const char *key, cJSON *i
 static int
 jsonc_object(struct jsonc_parser *p, cJSON *obj, struct jsonc_mark open, int depth)
 {
-	struct jsonc_keys keys = {NULL, 0, 0};
+	struct jsonc_keys keys;
 	struct jsonc_mark km;
 	cJSON *item = NULL;
 	cJSON *member;
 	char *key = NULL;
 	int rv;
 
+	keys.slots = NULL;
+	keys.cap = 0;
+	keys.count = 0;
 	for (;;) {
 		if ((rv = jsonc_skip(p)) != 0) {
 			goto out;
@@ -789,11 +837,7 @@ jsonc_object(struct jsonc_parser *p, cJSON *obj, struct jsonc_mark open, int dep
 			goto out;
 		}
 		if (p->pos >= p->len || p->s[p->pos] != ':') {
-			char what[CANARY_ERRLEN / 2];
-			char shown[JSONC_KEY_QUOTE + 16];
-			snprintf(what, sizeof(what), "':' after key %s",
-			         jsonc_show_key(key, shown, sizeof(shown)));
-			rv = jsonc_expected(p, what);
+			rv = jsonc_expected_key(p, "':' after key", key);
 			goto out;
 		}
 		p->pos++;
@@ -834,13 +878,7 @@ jsonc_object(struct jsonc_parser *p, cJSON *obj, struct jsonc_mark open, int dep
 			               jsonc_here(p).line, jsonc_here(p).column);
 			goto out;
 		}
-		{
-			char what[CANARY_ERRLEN / 2];
-			char shown[JSONC_KEY_QUOTE + 16];
-			snprintf(what, sizeof(what), "',' or '}' after member %s",
-			         jsonc_show_key(member->string, shown, sizeof(shown)));
-			rv = jsonc_expected(p, what);
-		}
+		rv = jsonc_expected_key(p, "',' or '}' after member", member->string);
 		goto out;
 	}
 	rv = 0;

@@ -400,6 +400,17 @@ test_duplicate_keys(void **state)
 	doc = parse_ok("[{\"a\": 1}, {\"a\": 2}, {\"A\": 1, \"a\": 2}]");
 	canary_jsonc_free(doc);
 
+	/* Past the first few keys the check moves to a hash table; keys seen
+	 * before the move keep their positions. */
+	parse_err("{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,"
+	          "\"k8\":8,\"k9\":9,\"k0\":0}",
+	          CANARY_EPARSE,
+	          "1:72: expected each key once in an object, found \"k0\" again (first at 1:2)");
+	parse_err("{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,"
+	          "\"k8\":8,\"k9\":9,\"k9\":0}",
+	          CANARY_EPARSE,
+	          "1:72: expected each key once in an object, found \"k9\" again (first at 1:65)");
+
 	/* Many keys (the table grows), then one repeated from the start. */
 	big = malloc(20000 * 16);
 	assert_non_null(big);

@@ -142,6 +142,8 @@ deployer_migration_tag(struct deployer *d, const struct deployer_worker *w, depl
 #define DEPLOYER_MAX_MODULES       64            /* module files of one direct upload */
 #define DEPLOYER_BODY_MAX          (4 * 1024 * 1024) /* API response bodies */
 #define DEPLOYER_CMDLINE_LEN       256               /* the command quoted in an error */
+#define DEPLOYER_DEP_TEXT_LEN      96                /* "A@100% B@0%": two uuids and percentages */
+#define DEPLOYER_STDOUT_LINES      4 /* lines of stdout quoted when it cannot be read */
 #define DEPLOYER_API_BASE_DEFAULT  "https://api.cloudflare.com/client/v4"
 #define DEPLOYER_TOKEN_ENV_DEFAULT "CLOUDFLARE_API_TOKEN"
 

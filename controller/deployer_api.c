@@ -297,7 +297,7 @@ api_on_deploy(const struct httpc_response *r, void *arg)
 		                                   sizeof(res.err));
 	}
 	if (res.rv == 0 && !deployer_deployment_equal(&res.deployment, &op->want)) {
-		char want[128], got[128];
+		char want[DEPLOYER_DEP_TEXT_LEN], got[DEPLOYER_DEP_TEXT_LEN];
 
 		deployer_deployment_format(&op->want, want, sizeof(want));
 		deployer_deployment_format(&res.deployment, got, sizeof(got));
@@ -422,7 +422,7 @@ api_check_worker(struct api *a, const struct deployer_worker *w, deployer_cb cb)
 	return 0;
 }
 
-/* api_simple: a GET op on one of the worker's resources. */
+/* api_get: a GET op on one of the worker's resources. */
 static int
 api_get(struct deployer *d, const struct deployer_worker *w, enum api_kind kind, const char *coll,
         const char *suffix, httpc_cb hcb, deployer_cb cb, void *arg)

@@ -365,7 +365,7 @@ wr_finish_upload(struct wr_op *op, const struct spawn_result *sr, struct deploye
 	if (rv == 0) {
 		return;
 	}
-	spawn_tail_lines(sr->out, 4, tail, sizeof(tail));
+	spawn_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
 	res->rv = canary_errf(res->err, sizeof(res->err), CANARY_EPARSE,
 	                      "`%s`: exit code 0 but no version id: no version-upload record in "
 	                      "WRANGLER_OUTPUT_FILE_PATH and no valid \"%s <uuid>\" on stdout; "
@@ -383,7 +383,7 @@ wr_finish_status(struct wr_op *op, const struct spawn_result *sr, struct deploye
 	snprintf(where, sizeof(where), "`%s`", op->cmdline);
 	doc = cJSON_ParseWithLength(sr->out, sr->out_len);
 	if (doc == NULL) {
-		spawn_tail_lines(sr->out, 4, tail, sizeof(tail));
+		spawn_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
 		res->rv =
 		    canary_errf(res->err, sizeof(res->err), CANARY_EPARSE,
 		                "%s: stdout is not one JSON deployment object: %s", where, tail);
@@ -396,7 +396,7 @@ wr_finish_status(struct wr_op *op, const struct spawn_result *sr, struct deploye
 		return;
 	}
 	if (!deployer_deployment_equal(&res->deployment, &op->want)) {
-		char want[128], got[128];
+		char want[DEPLOYER_DEP_TEXT_LEN], got[DEPLOYER_DEP_TEXT_LEN];
 
 		deployer_deployment_format(&op->want, want, sizeof(want));
 		deployer_deployment_format(&res->deployment, got, sizeof(got));

@@ -12,6 +12,8 @@
 
 #include <curl/curl.h>
 
+#define HTTPC_BODY_INITIAL 4096 /* first allocation for a response body */
+
 /* A socket libcurl asked us to watch. */
 struct httpc_sock {
 	struct httpc *h;
@@ -204,7 +206,7 @@ httpc_write_cb(char *data, size_t size, size_t nmemb, void *userp)
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
 	}
 	if (x->resp_len + n + 1 > x->resp_alloc) {
-		size_t want = x->resp_alloc == 0 ? 4096 : x->resp_alloc;
+		size_t want = x->resp_alloc == 0 ? HTTPC_BODY_INITIAL : x->resp_alloc;
 		char *nb;
 
 		while (want < x->resp_len + n + 1) {

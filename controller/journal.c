@@ -15,11 +15,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#define JOURNAL_TYPE_MAX 32
-#define JOURNAL_PID_MAX  32 /* bytes of the lock file read back */
-#define JOURNAL_TS_LEN   96 /* "2026-11-27T21:05:03.120Z", room for any year */
+#define JOURNAL_TYPE_MAX     32
+#define JOURNAL_PID_MAX      32 /* bytes of the lock file read back */
+#define JOURNAL_RECS_INITIAL 64 /* record slots first allocated by journal_parse */
+#define JOURNAL_TS_LEN       96 /* "2026-11-27T21:05:03.120Z", room for any year */
+
+/* fcntl locks belong to the process: a second open of the same lock file
+ * here would succeed, and closing either would drop the lock for both. So
+ * the journals this process holds are remembered (loop thread only). */
+static struct journal *journal_open_list;
 
 struct journal {
+	struct journal *next_open;
+	pid_t owner; /* the process holding the lock (a fork child does not) */
+	dev_t lock_dev;
+	ino_t lock_ino;
 	char dir[JOURNAL_PATH_MAX];
 	char path[JOURNAL_PATH_MAX];
 	int fd;      /* journal.jsonl, O_APPEND */
@@ -99,15 +109,36 @@ journal_lock(struct journal *j, char *err, size_t errlen)
 {
 	char path[JOURNAL_PATH_MAX + 16];
 	char pidbuf[JOURNAL_PID_MAX];
+	struct stat st;
 	struct flock fl;
 	ssize_t n;
 	int len;
 
 	snprintf(path, sizeof(path), "%s/%s", j->dir, JOURNAL_LOCK_FILE);
+	/* Look before opening: opening and closing the file here would drop
+	 * the lock this process may already hold on it. */
+	if (stat(path, &st) == 0) {
+		for (struct journal *o = journal_open_list; o != NULL; o = o->next_open) {
+			if (o->owner == getpid() && o->lock_dev == st.st_dev &&
+			    o->lock_ino == st.st_ino) {
+				return canary_errf(
+				    err, errlen, CANARY_ELOCKED,
+				    "%s: locked by pid %ld: this process already has "
+				    "the journal open",
+				    path, (long)getpid());
+			}
+		}
+	}
 	j->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (j->lock_fd < 0) {
 		return canary_errf(err, errlen, CANARY_EIO, "%s: %s", path, strerror(errno));
 	}
+	if (fstat(j->lock_fd, &st) != 0) {
+		return canary_errf(err, errlen, CANARY_EIO, "%s: %s", path, strerror(errno));
+	}
+	j->owner = getpid();
+	j->lock_dev = st.st_dev;
+	j->lock_ino = st.st_ino;
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
@@ -240,6 +271,8 @@ journal_open(const char *state_dir, struct journal **jp, char *err, size_t errle
 	if (rv != 0) {
 		goto out;
 	}
+	j->next_open = journal_open_list;
+	journal_open_list = j;
 	*jp = j;
 	j = NULL;
 out:
@@ -397,6 +430,12 @@ journal_close(struct journal *j)
 	if (j == NULL) {
 		return;
 	}
+	for (struct journal **pp = &journal_open_list; *pp != NULL; pp = &(*pp)->next_open) {
+		if (*pp == j) {
+			*pp = j->next_open;
+			break;
+		}
+	}
 	if (j->fd >= 0) {
 		close(j->fd);
 	}
@@ -497,7 +536,7 @@ journal_parse(const char *text, size_t len, const char *name, struct journal_log
 			goto out;
 		}
 		if ((size_t)log->n == cap) {
-			size_t ncap = cap == 0 ? 64 : cap * 2;
+			size_t ncap = cap == 0 ? JOURNAL_RECS_INITIAL : cap * 2;
 			cJSON **nr = realloc(log->recs, ncap * sizeof(*nr));
 
 			if (nr == NULL) {
@@ -524,8 +563,9 @@ journal_read(const char *state_dir, struct journal_log *log, char *err, size_t e
 {
 	char path[JOURNAL_PATH_MAX + 16];
 	char *buf = NULL;
+	struct stat st;
 	FILE *f;
-	size_t n;
+	size_t n, want;
 	int rv;
 
 	memset(log, 0, sizeof(*log));
@@ -535,12 +575,23 @@ journal_read(const char *state_dir, struct journal_log *log, char *err, size_t e
 		return canary_errf(err, errlen, errno == ENOENT ? CANARY_ENOENT : CANARY_EIO,
 		                   "%s: %s", path, strerror(errno));
 	}
-	buf = malloc((size_t)JOURNAL_MAX_BYTES + 1);
+	if (fstat(fileno(f), &st) != 0) {
+		rv = canary_errf(err, errlen, CANARY_EIO, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (st.st_size > JOURNAL_MAX_BYTES) {
+		rv = canary_errf(err, errlen, CANARY_ETOOBIG, "%s: more than %d bytes", path,
+		                 JOURNAL_MAX_BYTES);
+		goto out;
+	}
+	/* A run may be appending: read what is there now, up to the cap. */
+	want = (size_t)st.st_size;
+	buf = malloc(want + 1);
 	if (buf == NULL) {
 		rv = canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
 		goto out;
 	}
-	n = fread(buf, 1, (size_t)JOURNAL_MAX_BYTES + 1, f);
+	n = fread(buf, 1, want, f);
 	if (ferror(f)) {
 		rv = canary_errf(err, errlen, CANARY_EIO, "%s: read error", path);
 		goto out;

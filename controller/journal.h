@@ -14,8 +14,11 @@
  *                  under an fcntl write lock for as long as the journal is
  *                  open. A second controller gets CANARY_ELOCKED naming the
  *                  pid. The kernel drops the lock when the holder dies, so a
- *                  crash never leaves a stale lock. (fcntl locks belong to the
- *                  process: this module never opens the lock file twice.)
+ *                  crash never leaves a stale lock. fcntl locks belong to the
+ *                  process, so a second journal_open of the same directory in
+ *                  one process is refused too (CANARY_ELOCKED), without ever
+ *                  opening the file a second time (closing it would drop the
+ *                  lock held through the first).
  *
  * Record types written by the controller, and the fields replay reads:
  *   start    {"rollout": NAME, ...}
@@ -31,7 +34,9 @@
  * DEP is the API's shape: {"id":..,"versions":[{"version_id","percentage"}]}
  * (deployer_deployment_json builds it). Other fields are free-form.
  *
- * Threads: a struct journal belongs to the loop thread. The pure functions
+ * Threads: a struct journal belongs to the loop thread, and journal_open /
+ * journal_close are called from one thread (they share the list of
+ * journals this process holds). The pure functions
  * (journal_parse, journal_replay) take values only.
  */
 #ifndef CANARY_JOURNAL_H

@@ -324,6 +324,44 @@ test_lock_held_by_another_process(void **state)
 	tmp_remove(&t);
 }
 
+static void
+test_lock_same_process(void **state)
+{
+	struct tmp t;
+	struct journal *j, *j2;
+	char err[CANARY_ERRLEN], want[64];
+	int status;
+	pid_t child;
+
+	(void)state;
+	tmp_make(&t);
+	assert_int_equal(journal_open(t.dir, &j, err, sizeof(err)), 0);
+	/* fcntl would let this process lock again; the journal must not. */
+	assert_int_equal(journal_open(t.dir, &j2, err, sizeof(err)), CANARY_ELOCKED);
+	assert_null(j2);
+	assert_non_null(strstr(err, "this process already has the journal open"));
+	/* The refused open did not drop the first one's lock: another
+	 * process is still kept out. */
+	child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		struct journal *cj;
+		char cerr[CANARY_ERRLEN];
+		int rv = journal_open(t.dir, &cj, cerr, sizeof(cerr));
+
+		snprintf(want, sizeof(want), "locked by pid %d", (int)getppid());
+		_exit(rv == CANARY_ELOCKED && strstr(cerr, want) != NULL ? 0 : 1);
+	}
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	journal_close(j);
+	/* Closed: free to open again. */
+	assert_int_equal(journal_open(t.dir, &j, err, sizeof(err)), 0);
+	journal_close(j);
+	tmp_remove(&t);
+}
+
 /* replay_of: parses lines (a journal text) and replays them. */
 static int
 replay_of(const char *text, struct journal_log *log, struct journal_state *st, char *err)
@@ -497,6 +535,7 @@ main(void)
 	    cmocka_unit_test(test_torn_last_line),
 	    cmocka_unit_test(test_corruption_in_the_middle),
 	    cmocka_unit_test(test_lock_held_by_another_process),
+	    cmocka_unit_test(test_lock_same_process),
 	    cmocka_unit_test(test_replay_after_each_record),
 	    cmocka_unit_test(test_replay_rejects_broken_schema),
 	    cmocka_unit_test(test_read_missing),

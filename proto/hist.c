@@ -247,12 +247,14 @@ hist_brief(const cJSON *v, char *buf, size_t n)
 }
 
 /* hist_int: reads v as an integer lo..hi into *out, or writes
- * "PATH: expected an integer lo..hi, got V" and returns CANARY_EINVAL. */
+ * "PATH.FIELD: expected an integer lo..hi, got V" (PATH.FIELD[IDX] when
+ * idx >= 0) and returns CANARY_EINVAL. The path is only formatted for a
+ * message: doing it for each bucket was most of a decode's time. */
 static int
-hist_int(const cJSON *v, const char *path, uint64_t lo, uint64_t hi, uint64_t *out, char *err,
-         size_t errlen)
+hist_int(const cJSON *v, const char *path, const char *field, long idx, uint64_t lo, uint64_t hi,
+         uint64_t *out, char *err, size_t errlen)
 {
-	char got[HIST_ERR_VALUE_LEN + 8];
+	char got[HIST_ERR_VALUE_LEN + 8], p[HIST_PATH_LEN];
 	double d;
 
 	if (cJSON_IsNumber(v)) {
@@ -262,9 +264,14 @@ hist_int(const cJSON *v, const char *path, uint64_t lo, uint64_t hi, uint64_t *o
 			return 0;
 		}
 	}
+	if (idx >= 0) {
+		snprintf(p, sizeof(p), "%s.%s[%ld]", path, field, idx);
+	} else {
+		snprintf(p, sizeof(p), "%s.%s", path, field);
+	}
 	hist_brief(v, got, sizeof(got));
 	return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected an integer %llu..%llu, got %s",
-	                   path, (unsigned long long)lo, (unsigned long long)hi, got);
+	                   p, (unsigned long long)lo, (unsigned long long)hi, got);
 }
 
 /* hist_field: the one member of o named name, or NULL with an error for a
@@ -301,7 +308,7 @@ canary_hist_decode(const cJSON *j, const char *path, struct canary_hist *h, char
 	uint64_t vals[4];
 	uint64_t total = 0, ix = 0, cnt = 0;
 	const cJSON *f, *b, *e;
-	char p[HIST_PATH_LEN], got[HIST_ERR_VALUE_LEN + 8];
+	char got[HIST_ERR_VALUE_LEN + 8];
 	int rv, prev = -1, saturated = 0, first = -1, last = -1;
 	int maxix = canary_hist_bucket(CANARY_HIST_MAX_US);
 	size_t k = 0;
@@ -316,8 +323,8 @@ canary_hist_decode(const cJSON *j, const char *path, struct canary_hist *h, char
 		if ((rv = hist_field(j, path, names[i], &f, err, errlen)) != 0) {
 			return rv;
 		}
-		snprintf(p, sizeof(p), "%s.%s", path, names[i]);
-		if ((rv = hist_int(f, p, 0, CANARY_HIST_INT_MAX, &vals[i], err, errlen)) != 0) {
+		rv = hist_int(f, path, names[i], -1, 0, CANARY_HIST_INT_MAX, &vals[i], err, errlen);
+		if (rv != 0) {
 			return rv;
 		}
 	}
@@ -333,11 +340,10 @@ canary_hist_decode(const cJSON *j, const char *path, struct canary_hist *h, char
 	if ((rv = hist_field(j, path, "b", &b, err, errlen)) != 0) {
 		return rv;
 	}
-	snprintf(p, sizeof(p), "%s.b", path);
 	if (!cJSON_IsArray(b)) {
 		hist_brief(b, got, sizeof(got));
-		return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected an array, got %s", p,
-		                   got);
+		return canary_errf(err, errlen, CANARY_EINVAL, "%s.b: expected an array, got %s",
+		                   path, got);
 	}
 	/* The struct is 5 KiB: build it off the stack, and write h only on success. */
 	tmp = calloc(1, sizeof(*tmp));
@@ -345,18 +351,17 @@ canary_hist_decode(const cJSON *j, const char *path, struct canary_hist *h, char
 		return canary_errf(err, errlen, CANARY_ENOMEM, "%s: out of memory", path);
 	}
 	for (e = b->child; e != NULL; e = e->next, k++) {
-		snprintf(p, sizeof(p), "%s.b[%zu]", path, k);
 		if (k % 2 == 0) {
 			/* Strictly increasing bounds the array at 2 * NBUCKETS entries. */
-			rv =
-			    hist_int(e, p, (uint64_t)(prev + 1), (uint64_t)maxix, &ix, err, errlen);
+			rv = hist_int(e, path, "b", (long)k, (uint64_t)(prev + 1), (uint64_t)maxix,
+			              &ix, err, errlen);
 			if (rv != 0) {
 				goto out;
 			}
 			prev = (int)ix;
 			continue;
 		}
-		if ((rv = hist_int(e, p, 1, UINT32_MAX, &cnt, err, errlen)) != 0) {
+		if ((rv = hist_int(e, path, "b", (long)k, 1, UINT32_MAX, &cnt, err, errlen)) != 0) {
 			goto out;
 		}
 		tmp->buckets[ix] = (uint32_t)cnt;

@@ -253,18 +253,19 @@ msg_field(struct msg_dec *d, const cJSON *o, const char *path, const char *name,
 	const cJSON *found = NULL;
 	char p[MSG_PATH_LEN];
 
-	msg_join(p, path, name);
 	for (const cJSON *c = o->child; c != NULL; c = c->next) {
 		if (c->string == NULL || strcmp(c->string, name) != 0) {
 			continue;
 		}
 		if (found != NULL) {
+			msg_join(p, path, name);
 			return canary_errf(d->err, d->errlen, CANARY_EINVAL,
 			                   "%s: field appears twice", p);
 		}
 		found = c;
 	}
 	if (found == NULL && required) {
+		msg_join(p, path, name);
 		return canary_errf(d->err, d->errlen, CANARY_EINVAL,
 		                   "%s: required field is missing", p);
 	}
@@ -274,19 +275,33 @@ msg_field(struct msg_dec *d, const cJSON *o, const char *path, const char *name,
 
 /* ---- decoding: values -------------------------------------------------- */
 
+/* The msg_*_ok checks read a value without a word of error, so that the
+ * paths for messages are only built when a message is due (formatting
+ * them for every field doubled the cost of a decode). */
+
 static int
-msg_val_u64(struct msg_dec *d, const cJSON *v, const char *path, uint64_t lo, uint64_t hi,
-            uint64_t *out)
+msg_u64_ok(const cJSON *v, uint64_t lo, uint64_t hi, uint64_t *out)
 {
-	char what[64];
 	double x;
 
 	if (cJSON_IsNumber(v)) {
 		x = v->valuedouble;
 		if (x == floor(x) && x >= (double)lo && x <= (double)hi) {
 			*out = (uint64_t)x;
-			return 0;
+			return 1;
 		}
+	}
+	return 0;
+}
+
+static int
+msg_val_u64(struct msg_dec *d, const cJSON *v, const char *path, uint64_t lo, uint64_t hi,
+            uint64_t *out)
+{
+	char what[64];
+
+	if (msg_u64_ok(v, lo, hi, out)) {
+		return 0;
 	}
 	snprintf(what, sizeof(what), "an integer %llu..%llu", (unsigned long long)lo,
 	         (unsigned long long)hi);
@@ -397,6 +412,24 @@ msg_str_problem(const char *s, enum msg_str_kind kind)
 	return "a string";
 }
 
+/* msg_str_ok: v is a string of kind that fits size bytes with its NUL;
+ * then it is copied into out. */
+static int
+msg_str_ok(const cJSON *v, enum msg_str_kind kind, char *out, size_t size)
+{
+	size_t n;
+
+	if (!cJSON_IsString(v) || v->valuestring == NULL) {
+		return 0;
+	}
+	n = strlen(v->valuestring);
+	if (n >= size || msg_str_problem(v->valuestring, kind) != NULL) {
+		return 0;
+	}
+	memcpy(out, v->valuestring, n + 1);
+	return 1;
+}
+
 /* Copies string v (of kind, fitting size bytes with its NUL) into out. */
 static int
 msg_val_str(struct msg_dec *d, const cJSON *v, const char *path, enum msg_str_kind kind, char *out,
@@ -455,7 +488,8 @@ msg_get_u64(struct msg_dec *d, const cJSON *o, const char *path, const char *nam
 	char p[MSG_PATH_LEN];
 	int rv;
 
-	if ((rv = msg_field(d, o, path, name, required, &v)) != 0 || v == NULL) {
+	if ((rv = msg_field(d, o, path, name, required, &v)) != 0 || v == NULL ||
+	    msg_u64_ok(v, lo, hi, out)) {
 		return rv;
 	}
 	msg_join(p, path, name);
@@ -492,6 +526,10 @@ msg_get_share(struct msg_dec *d, const cJSON *o, const char *path, const char *n
 	if ((rv = msg_field(d, o, path, name, 1, &v)) != 0) {
 		return rv;
 	}
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0.0 && v->valuedouble <= 100.0) {
+		*out = v->valuedouble;
+		return 0;
+	}
 	msg_join(p, path, name);
 	return msg_val_share(d, v, p, out);
 }
@@ -507,6 +545,9 @@ msg_get_str(struct msg_dec *d, const cJSON *o, const char *path, const char *nam
 	if ((rv = msg_field(d, o, path, name, required, &v)) != 0 || v == NULL) {
 		return rv;
 	}
+	if (msg_str_ok(v, kind, out, size)) {
+		return 0;
+	}
 	msg_join(p, path, name);
 	return msg_val_str(d, v, p, kind, out, size);
 }
@@ -519,8 +560,14 @@ msg_get_enum(struct msg_dec *d, const cJSON *o, const char *path, const char *na
 	char p[MSG_PATH_LEN];
 	int rv;
 
+	int i;
+
 	if ((rv = msg_field(d, o, path, name, required, &v)) != 0 || v == NULL) {
 		return rv;
+	}
+	if (cJSON_IsString(v) && (i = msg_lookup(v->valuestring, names, n)) >= 0) {
+		*out = i;
+		return 0;
 	}
 	msg_join(p, path, name);
 	return msg_val_enum(d, v, p, names, n, out);
@@ -586,8 +633,8 @@ msg_get_array(struct msg_dec *d, const cJSON *o, const char *path, const char *n
 	if ((rv = msg_field(d, o, path, name, 1, arr)) != 0) {
 		return rv;
 	}
-	msg_join(p, path, name);
 	if (!cJSON_IsArray(*arr)) {
+		msg_join(p, path, name);
 		return msg_bad(d, CANARY_EINVAL, p, "an array", *arr);
 	}
 	/* Count without cJSON_GetArraySize, whose int can wrap. */
@@ -595,6 +642,7 @@ msg_get_array(struct msg_dec *d, const cJSON *o, const char *path, const char *n
 		k++;
 	}
 	if (k < lo || k > hi) {
+		msg_join(p, path, name);
 		return msg_bad_count(d->err, d->errlen, p, lo, hi, k);
 	}
 	*n = (int)k;

@@ -133,19 +133,20 @@ deployer_migration_tag(struct deployer *d, const struct deployer_worker *w, depl
 
 /* ---- backends ----------------------------------------------------------- */
 
-#define DEPLOYER_TIMEOUT_S_DEFAULT 300           /* one CLI run or one HTTP exchange */
-#define DEPLOYER_STDERR_LINES      20            /* lines of a child's stderr quoted in errors */
-#define DEPLOYER_OUTPUT_MAX        (1024 * 1024) /* CLI stdout/stderr and NDJSON kept */
-#define DEPLOYER_MAX_ARGS          32            /* words of the configured command */
-#define DEPLOYER_MAX_ENV           64            /* extra KEY=VALUE entries */
-#define DEPLOYER_MAX_VARS          64            /* --var entries of one upload */
-#define DEPLOYER_MAX_MODULES       64            /* module files of one direct upload */
-#define DEPLOYER_BODY_MAX          (4 * 1024 * 1024) /* API response bodies */
-#define DEPLOYER_CMDLINE_LEN       256               /* the command quoted in an error */
-#define DEPLOYER_DEP_TEXT_LEN      96                /* "A@100% B@0%": two uuids and percentages */
-#define DEPLOYER_STDOUT_LINES      4 /* lines of stdout quoted when it cannot be read */
-#define DEPLOYER_API_BASE_DEFAULT  "https://api.cloudflare.com/client/v4"
-#define DEPLOYER_TOKEN_ENV_DEFAULT "CLOUDFLARE_API_TOKEN"
+#define DEPLOYER_TIMEOUT_S_DEFAULT      300 /* one CLI run (node start, bundling, upload) */
+#define DEPLOYER_HTTP_TIMEOUT_S_DEFAULT 30  /* one HTTP attempt of the api backend */
+#define DEPLOYER_STDERR_LINES           20  /* lines of a child's stderr quoted in errors */
+#define DEPLOYER_OUTPUT_MAX             (1024 * 1024)     /* CLI stdout/stderr and NDJSON kept */
+#define DEPLOYER_MAX_ARGS               32                /* words of the configured command */
+#define DEPLOYER_MAX_ENV                64                /* extra KEY=VALUE entries */
+#define DEPLOYER_MAX_VARS               64                /* --var entries of one upload */
+#define DEPLOYER_MAX_MODULES            64                /* module files of one direct upload */
+#define DEPLOYER_BODY_MAX               (4 * 1024 * 1024) /* API response bodies */
+#define DEPLOYER_CMDLINE_LEN            256               /* the command quoted in an error */
+#define DEPLOYER_DEP_TEXT_LEN           96 /* "A@100% B@0%": two uuids and percentages */
+#define DEPLOYER_STDOUT_LINES           4  /* lines of stdout quoted when it cannot be read */
+#define DEPLOYER_API_BASE_DEFAULT       "https://api.cloudflare.com/client/v4"
+#define DEPLOYER_TOKEN_ENV_DEFAULT      "CLOUDFLARE_API_TOKEN"
 
 /* deployer_wrangler_new: the `wrangler` backend. command_argv[0..argc) is
  * the CLI (e.g. {"npx", "wrangler"}), run with posix_spawnp, never a shell;
@@ -191,7 +192,8 @@ struct deployer_api_modules {
  * CLOUDFLARE_API_BASE_URL, CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN set
  * to these values), or directly as a multipart upload for the workers listed
  * in modules[0..n_modules) (a worker in modules wins over upload_argv).
- * timeout_s bounds each HTTP exchange and each CLI run (0: the default).
+ * timeout_s bounds each HTTP attempt (0: DEPLOYER_HTTP_TIMEOUT_S_DEFAULT) and
+ * each CLI run (0: DEPLOYER_TIMEOUT_S_DEFAULT).
  *   status: GET .../workers/scripts/{name}/deployments, the first (newest)
  *           deployment is the current one.
  *   deploy: POST .../workers/scripts/{name}/deployments; the result is the

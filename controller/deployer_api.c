@@ -927,7 +927,7 @@ deployer_api_new(struct event_base *base, const char *base_url, const char *acco
 	a->d.ops = &api_ops;
 	a->d.base = base;
 	a->d.impl = a;
-	a->timeout_s = timeout_s > 0 ? timeout_s : DEPLOYER_TIMEOUT_S_DEFAULT;
+	a->timeout_s = timeout_s > 0 ? timeout_s : DEPLOYER_HTTP_TIMEOUT_S_DEFAULT;
 	a->base_url = strdup(base_url);
 	a->account_id = strdup(account_id);
 	a->token = strdup(token);

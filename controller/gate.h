@@ -153,7 +153,10 @@ struct gate_verdict {
  * Per region: error rate, p95/p99 absolute and vs baseline, affinity
  * violations, unknown versions, override violations, version key
  * violations, pairs the expectation does not allow (critical), the
- * middleware share within tolerance of the expected one, ISR hit ratio;
+ * middleware share within tolerance of the expected one (over all targets'
+ * version pairs of the region, the dark step's honoured overrides taken
+ * out; with version keys n is capped at version_keys x agents, since one
+ * key is one draw of the split), ISR hit ratio;
  * fewer agents than min_agents or no responses: inconclusive. Overall: FAIL
  * when any region has a critical finding or more than max_failed_regions
  * regions failed; else INCONCLUSIVE when any region is inconclusive; else

@@ -278,6 +278,40 @@ state_opt_string(const cJSON *obj, const char *field, size_t max, const char *wh
 	return 0;
 }
 
+/* state_check_migrations: a version upload cannot apply Durable Object
+ * migrations on Cloudflare (they go through a full deploy), so metadata
+ * that would move the worker's migration tag, or carries steps, is refused.
+ * m may be NULL (no migrations). */
+static int
+state_check_migrations(const struct edge_worker *w, const cJSON *m, char *err, size_t errlen)
+{
+	const cJSON *steps, *new_tag;
+
+	if (m == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsObject(m)) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "metadata.migrations: expected an object");
+	}
+	steps = cJSON_GetObjectItemCaseSensitive(m, "steps");
+	new_tag = cJSON_GetObjectItemCaseSensitive(m, "new_tag");
+	if (new_tag != NULL && !cJSON_IsString(new_tag)) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "metadata.migrations.new_tag: expected a string");
+	}
+	if (cJSON_GetArraySize(steps) > 0 ||
+	    (new_tag != NULL && strcmp(new_tag->valuestring, w->migration_tag) != 0)) {
+		return canary_errf(
+		    err, errlen, CANARY_EINVAL,
+		    "metadata.migrations: a version upload cannot apply Durable Object "
+		    "migrations (worker %s is at migration tag \"%s\", the upload "
+		    "moves it to \"%.64s\"); apply them with a full deploy first",
+		    w->name, w->migration_tag, new_tag != NULL ? new_tag->valuestring : "");
+	}
+	return 0;
+}
+
 /* state_version_push: appends a version record (taken). */
 static int
 state_version_push(struct edge_worker *w, cJSON *rec, char *err, size_t errlen)
@@ -367,6 +401,10 @@ edge_state_upload(struct edge_state *st, const char *worker, const cJSON *metada
 	                           errlen)) != 0 ||
 	    (rv = state_opt_string(metadata, "compatibility_date", EDGE_TAG_MAX, "metadata", err,
 	                           errlen)) != 0) {
+		return rv;
+	}
+	if ((rv = state_check_migrations(
+	         w, cJSON_GetObjectItemCaseSensitive(metadata, "migrations"), err, errlen)) != 0) {
 		return rv;
 	}
 	if (!state_valid_uuid(stamp->id) || edge_state_find_version(w, stamp->id) != NULL) {

@@ -5,7 +5,7 @@
  * without --json, an unknown version; after each, wrangler's output and the
  * edge's state are checked.
  *
- * Usage: edge_e2e_wrangler CANARY_EDGE WRANGLER FIXTURE_DIR
+ * Usage: edge_e2e_wrangler CANARY_EDGE WRANGLER FIXTURE_DIR [TEST_GLOB]
  * The fixture is copied to a temporary directory (wrangler writes .wrangler/
  * beside its config); HOME and TMPDIR point there too, with wrangler's
  * update check pre-seeded so nothing tries the network.
@@ -36,6 +36,10 @@
 static const char *edge_bin, *wrangler, *fixture;
 static char work[256], home[300], tmpdir[300];
 static struct eh_edge edge;
+/* The edge and directory wrangler runs against (the main ones, or those of
+ * the migration test). */
+static struct eh_edge *cur = &edge;
+static const char *cur_work = work;
 
 struct run {
 	int code;
@@ -83,7 +87,7 @@ wr(struct run *r, const char *const *args)
 		argv[n++] = args[i];
 	}
 	argv[n] = NULL;
-	snprintf(env_base, sizeof(env_base), "CLOUDFLARE_API_BASE_URL=%s/client/v4", edge.api);
+	snprintf(env_base, sizeof(env_base), "CLOUDFLARE_API_BASE_URL=%s/client/v4", cur->api);
 	snprintf(env_home, sizeof(env_home), "HOME=%s", home);
 	snprintf(env_tmp, sizeof(env_tmp), "TMPDIR=%s", tmpdir);
 	snprintf(env_path, sizeof(env_path), "PATH=%s", path != NULL ? path : "/usr/bin:/bin");
@@ -95,7 +99,7 @@ wr(struct run *r, const char *const *args)
 		dup2(fds[1], 2);
 		close(fds[0]);
 		close(fds[1]);
-		if (chdir(work) != 0) {
+		if (chdir(cur_work) != 0) {
 			_exit(126);
 		}
 		execve(wrangler, (char *const *)argv, envp);
@@ -299,8 +303,18 @@ test_wrangler_flow(void **state)
 	expect_out(&r, "workers.api.error.version_not_found [code: 10007]");
 	current(got, sizeof(got));
 	assert_string_equal(got, split);
+}
 
-	/* 8. A bad build uploaded with a malformed fault value is refused by name. */
+/* Faults are plain-text vars of an upload: a malformed value is refused by
+ * name, a good one acts in the data plane once deployed. */
+static void
+test_wrangler_fault_bindings(void **state)
+{
+	static struct run r;
+	char a[40], arg[128], mw[64];
+
+	(void)state;
+	/* A bad build uploaded with a malformed fault value is refused by name. */
 	wr(&r, (const char *[]){"versions", "upload", "--config", "wrangler.jsonc", "--var",
 	                        "CANARY_EDGE_STATUS:abc", NULL});
 	assert_int_not_equal(r.code, 0);
@@ -318,20 +332,77 @@ test_wrangler_flow(void **state)
 	assert_string_equal(mw, a);
 }
 
+/* copy_fixture: the two files of fixture directory name into dir. */
+static void
+copy_fixture(const char *name, const char *dir)
+{
+	char from[600], to[600];
+
+	for (int i = 0; i < 2; i++) {
+		const char *file = i == 0 ? "wrangler.jsonc" : "index.js";
+
+		snprintf(from, sizeof(from), "%s/../%s/%s", fixture, name, file);
+		snprintf(to, sizeof(to), "%s/%s", dir, file);
+		copy_file(from, to);
+	}
+}
+
+/* The migration tag canary-edge reports decides whether wrangler sends
+ * Durable Object migrations with an upload; a version upload that would
+ * apply them is refused, naming both tags. */
+static void
+test_wrangler_migration_tag(void **state)
+{
+	static struct run r;
+	char dir[300];
+	struct eh_edge e2;
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/do", work);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	copy_fixture("do-worker", dir);
+	cur_work = dir;
+	cur = &e2;
+	for (int i = 0; i < 2; i++) {
+		const char *tag = i == 0 ? "v1" : "v0";
+		const char *args[] = {"--token", "tok", "--migration-tag", tag, NULL};
+
+		assert_int_equal(eh_start(&e2, edge_bin, args), 0);
+		wr(&r, (const char *[]){"versions", "upload", NULL});
+		eh_stop(&e2);
+		if (i == 0) {
+			assert_int_equal(r.code, 0);
+			expect_out(&r, "Worker Version ID: ");
+		} else {
+			assert_int_not_equal(r.code, 0);
+			expect_out(&r, "migration tag \"v0\", the upload moves it to \"v1\"");
+		}
+	}
+	cur = &edge;
+	cur_work = work;
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_wrangler_flow),
+	    cmocka_unit_test(test_wrangler_fault_bindings),
+	    cmocka_unit_test(test_wrangler_migration_tag),
 	};
 	const char *args[] = {"--token", "tok", "--region", "enam=127.0.0.1:0", NULL};
 	char path[600], from[600];
 	FILE *f;
 	int rv;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s CANARY_EDGE WRANGLER FIXTURE_DIR\n", argv[0]);
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: %s CANARY_EDGE WRANGLER FIXTURE_DIR [TEST_GLOB]\n",
+		        argv[0]);
 		return 2;
+	}
+	if (argc == 5) {
+		/* ctest runs the tests as separate entries, so each stays short. */
+		cmocka_set_test_filter(argv[4]);
 	}
 	edge_bin = argv[1];
 	wrangler = argv[2];

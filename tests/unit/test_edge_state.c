@@ -159,7 +159,20 @@ test_upload_rules(void **state)
 	                        id),
 	                 CANARY_EINVAL);
 	assert_non_null(strstr(f->err, "CANARY_EDGE_STATUS"));
+	/* Durable Object migrations do not go through a version upload. */
+	snprintf(m->migration_tag, sizeof(m->migration_tag), "v1");
+	assert_int_equal(upload(f, "middleware",
+	                        "{\"migrations\":{\"old_tag\":\"v1\",\"new_tag\":\"v2\","
+	                        "\"steps\":[{\"new_classes\":[\"C\"]}]}}",
+	                        id),
+	                 CANARY_EINVAL);
+	assert_non_null(strstr(f->err, "migration tag \"v1\""));
+	assert_int_equal(upload(f, "middleware", "{\"migrations\":{\"new_tag\":\"v2\"}}", id),
+	                 CANARY_EINVAL);
+	assert_int_equal(upload(f, "middleware", "{\"migrations\":[]}", id), CANARY_EINVAL);
 	assert_int_equal(m->n_versions, 2); /* nothing half-added */
+	/* Nothing to migrate: the tags agree. */
+	assert_int_equal(upload(f, "middleware", "{\"migrations\":{\"new_tag\":\"v1\"}}", id), 0);
 }
 
 static void

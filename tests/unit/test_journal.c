@@ -8,6 +8,7 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -21,6 +22,40 @@
 
 #define ID_S0 "4d990020-21c4-410e-8683-9f1c98e4a3ab"
 #define ID_S1 "92c25d1a-816b-46a7-8cdc-46a34ad69aad"
+
+/* The test links with --wrap=fsync,--wrap=write: every fsync and write()
+ * of the journal module comes here first, so the test can count them and
+ * make them fail. */
+int __real_fsync(int fd);
+ssize_t __real_write(int fd, const void *buf, size_t n);
+
+static int fsyncs;      /* fsync calls seen */
+static int fail_fsync;  /* 1: the next fsync fails with EIO */
+static int short_write; /* 1: the next write() writes half and returns that */
+static int writes_seen;
+
+int
+__wrap_fsync(int fd)
+{
+	fsyncs++;
+	if (fail_fsync) {
+		fail_fsync = 0;
+		errno = EIO;
+		return -1;
+	}
+	return __real_fsync(fd);
+}
+
+ssize_t
+__wrap_write(int fd, const void *buf, size_t n)
+{
+	writes_seen++;
+	if (short_write && n > 1) {
+		short_write = 0;
+		return __real_write(fd, buf, n / 2);
+	}
+	return __real_write(fd, buf, n);
+}
 
 struct tmp {
 	char root[64];
@@ -198,6 +233,73 @@ test_append_refuses_bad_records(void **state)
 	journal_close(j);
 	journal_close(NULL);
 	journal_log_free(NULL);
+	tmp_remove(&t);
+}
+
+static void
+test_each_append_one_write_and_fsync(void **state)
+{
+	struct tmp t;
+	struct journal *j;
+	char err[CANARY_ERRLEN];
+	int f0, w0;
+
+	(void)state;
+	tmp_make(&t);
+	assert_int_equal(journal_open(t.dir, &j, err, sizeof(err)), 0);
+	f0 = fsyncs;
+	w0 = writes_seen;
+	append(j, "start", "{\"rollout\":\"r\"}");
+	assert_int_equal(writes_seen - w0, 1);
+	assert_int_equal(fsyncs - f0, 1);
+	append(j, "step", "{\"step\":\"server-0\"}");
+	assert_int_equal(writes_seen - w0, 2);
+	assert_int_equal(fsyncs - f0, 2);
+	journal_close(j);
+	tmp_remove(&t);
+}
+
+static void
+test_failed_fsync_stops_the_journal(void **state)
+{
+	struct tmp t;
+	struct journal *j;
+	char err[CANARY_ERRLEN];
+
+	(void)state;
+	tmp_make(&t);
+	assert_int_equal(journal_open(t.dir, &j, err, sizeof(err)), 0);
+	append(j, "start", "{\"rollout\":\"r\"}");
+	fail_fsync = 1;
+	assert_int_equal(journal_append(j, "step", NULL, err, sizeof(err)), CANARY_EIO);
+	assert_non_null(strstr(err, "fsync"));
+	/* Whether that record is durable is unknown: nothing may follow it. */
+	assert_int_equal(journal_append(j, "step", NULL, err, sizeof(err)), CANARY_ESTATE);
+	journal_close(j);
+	tmp_remove(&t);
+}
+
+static void
+test_short_write_taken_back(void **state)
+{
+	struct tmp t;
+	struct journal *j;
+	struct journal_log log;
+	char err[CANARY_ERRLEN];
+
+	(void)state;
+	tmp_make(&t);
+	assert_int_equal(journal_open(t.dir, &j, err, sizeof(err)), 0);
+	append(j, "start", "{\"rollout\":\"r\"}");
+	short_write = 1;
+	assert_int_equal(journal_append(j, "step", NULL, err, sizeof(err)), CANARY_EIO);
+	assert_int_equal(journal_append(j, "step", NULL, err, sizeof(err)), CANARY_ESTATE);
+	journal_close(j);
+	/* The half record was cut off again: the file is whole lines. */
+	assert_int_equal(journal_read(t.dir, &log, err, sizeof(err)), 0);
+	assert_int_equal(log.n, 1);
+	assert_int_equal(log.torn, 0);
+	journal_log_free(&log);
 	tmp_remove(&t);
 }
 
@@ -532,6 +634,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_round_trip_one_line_each),
 	    cmocka_unit_test(test_append_refuses_bad_records),
+	    cmocka_unit_test(test_each_append_one_write_and_fsync),
+	    cmocka_unit_test(test_failed_fsync_stops_the_journal),
+	    cmocka_unit_test(test_short_write_taken_back),
 	    cmocka_unit_test(test_torn_last_line),
 	    cmocka_unit_test(test_corruption_in_the_middle),
 	    cmocka_unit_test(test_lock_held_by_another_process),

@@ -369,7 +369,7 @@ test_wrangler_migration_tag(void **state)
 
 		assert_int_equal(eh_start(&e2, edge_bin, args), 0);
 		wr(&r, (const char *[]){"versions", "upload", NULL});
-		eh_stop(&e2);
+		assert_int_equal(eh_stop(&e2), 0); /* a clean exit (sanitizers report here) */
 		if (i == 0) {
 			assert_int_equal(r.code, 0);
 			expect_out(&r, "Worker Version ID: ");
@@ -444,7 +444,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	rv = cmocka_run_group_tests(tests, NULL, NULL);
-	eh_stop(&edge);
+	if (eh_stop(&edge) != 0) {
+		fprintf(stderr, "canary-edge did not exit cleanly\n");
+		rv = 1;
+	}
 	{
 		char cmd[400];
 

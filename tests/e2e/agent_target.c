@@ -24,6 +24,8 @@ static struct {
 	int connections;
 	int requests;
 	int isr_warm;
+	int slow_state; /* /isr-slow: 0 cold, 1 warming, 2 warm */
+	int early;
 } tgt;
 
 static void
@@ -87,6 +89,25 @@ target_respond(int fd, const char *path, const char *head)
 		tgt.isr_warm = 1;
 		pthread_mutex_unlock(&tgt.mu);
 		return target_versions(fd, AGENT_TARGET_M0, AGENT_TARGET_S0, warm ? "HIT" : NULL);
+	}
+	if (strcmp(path, "/isr-slow") == 0) {
+		int state;
+		pthread_mutex_lock(&tgt.mu);
+		state = tgt.slow_state;
+		if (state == 0) {
+			tgt.slow_state = 1;
+		} else if (state == 1) {
+			tgt.early++;
+		}
+		pthread_mutex_unlock(&tgt.mu);
+		if (state == 0) {
+			target_sleep_ms(150);
+			pthread_mutex_lock(&tgt.mu);
+			tgt.slow_state = 2;
+			pthread_mutex_unlock(&tgt.mu);
+		}
+		return target_versions(fd, AGENT_TARGET_M0, AGENT_TARGET_S0,
+		                       state == 0 ? NULL : "HIT");
 	}
 	if (strcmp(path, "/override") == 0) {
 		if (target_has_header(head, "cloudflare-workers-version-overrides")) {
@@ -270,6 +291,26 @@ agent_target_counts(int *connections, int *requests)
 	*requests = tgt.requests;
 	tgt.connections = 0;
 	tgt.requests = 0;
+	pthread_mutex_unlock(&tgt.mu);
+}
+
+int
+agent_target_early(void)
+{
+	int n;
+	pthread_mutex_lock(&tgt.mu);
+	n = tgt.early;
+	pthread_mutex_unlock(&tgt.mu);
+	return n;
+}
+
+void
+agent_target_cool(void)
+{
+	pthread_mutex_lock(&tgt.mu);
+	tgt.isr_warm = 0;
+	tgt.slow_state = 0;
+	tgt.early = 0;
 	pthread_mutex_unlock(&tgt.mu);
 }
 

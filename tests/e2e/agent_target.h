@@ -6,6 +6,8 @@
  * Paths:
  *   /ok          200, version headers m0+s0, x-opennext-cache: HIT, "hello"
  *   /isr         200 m0+s0; no cache header on the first request, HIT after
+ *   /isr-slow    like /isr, but the first answer takes 150 ms, and every
+ *                request that arrives meanwhile is counted as "early"
  *   /override    200; m1+s1 when the request carries
  *                Cloudflare-Workers-Version-Overrides, else m0+s0
  *   /slow-head   the answer after 800 ms
@@ -29,6 +31,13 @@ int agent_target_start(void);
 
 /* Connections accepted and request heads read since the last call. */
 void agent_target_counts(int *connections, int *requests);
+
+/* Requests to /isr-slow that arrived while its first one was being
+ * answered (the warming request must go alone). */
+int agent_target_early(void);
+
+/* Forgets that /isr and /isr-slow were warmed. */
+void agent_target_cool(void);
 
 void agent_target_stop(void);
 

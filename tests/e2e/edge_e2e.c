@@ -573,9 +573,20 @@ test_faults(void **state)
 
 		assert_int_equal(eh_get(en, "/", NULL, NULL, NULL, NULL), 200);
 		assert_true(eh_now_ms() - t0 >= 300);
-		t0 = eh_now_ms();
-		assert_int_equal(eh_get(we, "/", NULL, NULL, NULL, NULL), 200);
-		assert_true(eh_now_ms() - t0 < 300);
+		/* weur adds nothing: the fastest of three answers is well under it
+		 * (three, so one slow moment on a busy machine does not count). */
+		{
+			long long best = 1000000;
+
+			for (int i = 0; i < 3; i++) {
+				t0 = eh_now_ms();
+				assert_int_equal(eh_get(we, "/", NULL, NULL, NULL, NULL), 200);
+				if (eh_now_ms() - t0 < best) {
+					best = eh_now_ms() - t0;
+				}
+			}
+			assert_true(best < 300);
+		}
 	}
 
 	/* Ignore pin and a wrong override key: the split picks s0, not the

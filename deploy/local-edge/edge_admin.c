@@ -96,9 +96,81 @@ admin_state_json(struct edge_state *st, struct edge_plane *plane)
 	return o;
 }
 
+static cJSON *
+admin_faults_json(const struct edge_api_faults *f)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "status", f->status);
+	cJSON_AddNumberToObject(o, "count", f->remaining);
+	cJSON_AddNumberToObject(o, "retry_after_s", f->retry_after_s);
+	return o;
+}
+
+/* admin_int: an optional whole-number field of o within lo..hi. */
+static int
+admin_int(const cJSON *o, const char *field, int lo, int hi, int *out, char *err, size_t errlen)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, field);
+
+	if (x == NULL) {
+		return 0;
+	}
+	if (!cJSON_IsNumber(x) || x->valuedouble != (double)x->valueint || x->valueint < lo ||
+	    x->valueint > hi) {
+		return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected a whole number %d..%d",
+		                   field, lo, hi);
+	}
+	*out = x->valueint;
+	return 0;
+}
+
+static void
+admin_api_faults(struct evhttp_request *req, struct edge_api_faults *faults)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	struct edge_api_faults f = {.status = 0, .remaining = 0, .retry_after_s = 1};
+	char err[CANARY_ERRLEN];
+	size_t len = evbuffer_get_length(in);
+	cJSON *body = NULL;
+
+	if (evhttp_request_get_command(req) == EVHTTP_REQ_GET) {
+		admin_send(req, HTTP_OK, admin_faults_json(faults));
+		return;
+	}
+	if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, POST");
+		admin_error(req, 405, "method not allowed: use GET or POST");
+		return;
+	}
+	body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
+	if (!cJSON_IsObject(body)) {
+		admin_error(req, HTTP_BADREQUEST,
+		            "body: expected {\"status\":N,\"count\":N,\"retry_after_s\":N}");
+		goto out;
+	}
+	if (admin_int(body, "status", 400, 599, &f.status, err, sizeof(err)) != 0 ||
+	    admin_int(body, "count", 0, EDGE_API_FAULT_MAX_COUNT, &f.remaining, err, sizeof(err)) !=
+	        0 ||
+	    admin_int(body, "retry_after_s", 0, EDGE_API_FAULT_MAX_RETRY_S, &f.retry_after_s, err,
+	              sizeof(err)) != 0) {
+		admin_error(req, HTTP_BADREQUEST, err);
+		goto out;
+	}
+	if (f.remaining > 0 && f.status == 0) {
+		admin_error(req, HTTP_BADREQUEST,
+		            "status: expected 400..599 when count is above 0");
+		goto out;
+	}
+	*faults = f;
+	admin_send(req, HTTP_OK, admin_faults_json(faults));
+out:
+	cJSON_Delete(body);
+}
+
 void
 edge_admin_handle(struct evhttp_request *req, const char *path, struct edge_state *st,
-                  struct edge_plane *plane)
+                  struct edge_plane *plane, struct edge_api_faults *faults)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
 	const char *rest = path + strlen(EDGE_ADMIN_PREFIX);
@@ -112,6 +184,10 @@ edge_admin_handle(struct evhttp_request *req, const char *path, struct edge_stat
 		admin_send(req, HTTP_OK,
 		           rest[0] == 's' ? admin_state_json(st, plane)
 		                          : edge_plane_timeline_json(plane));
+		return;
+	}
+	if (strcmp(rest, "api-faults") == 0) {
+		admin_api_faults(req, faults);
 		return;
 	}
 	if (strncmp(rest, "regions/", 8) == 0) {

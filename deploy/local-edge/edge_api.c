@@ -27,6 +27,7 @@ struct edge_api {
 	struct edge_plane *plane;
 	struct edge_rng *rng;
 	struct edge_api_config cfg;
+	struct edge_api_faults faults; /* injected failures, set through the admin route */
 };
 
 static int64_t
@@ -561,11 +562,29 @@ api_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if (strncmp(path, EDGE_ADMIN_PREFIX, strlen(EDGE_ADMIN_PREFIX)) == 0) {
-		edge_admin_handle(req, path, a->st, a->plane);
+		edge_admin_handle(req, path, a->st, a->plane, &a->faults);
 		return;
 	}
 	if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0 || strlen(path) >= sizeof(copy)) {
 		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NO_ROUTE, "No route for that URI");
+		return;
+	}
+	if (a->faults.remaining > 0) {
+		/* An injected failure, before authentication, as a rate limiter or a
+		 * failing front end answers. */
+		a->faults.remaining--;
+		if (a->faults.status == 429) {
+			char ra[16];
+
+			snprintf(ra, sizeof(ra), "%d", a->faults.retry_after_s);
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After",
+			                  ra);
+			api_send(req, 429, NULL, EDGE_CF_RATE_LIMITED,
+			         "Please wait and consider throttling your request speed");
+		} else {
+			api_send(req, a->faults.status, NULL, EDGE_CF_INJECTED,
+			         "An injected failure of canary-edge (POST /__edge/api-faults)");
+		}
 		return;
 	}
 	if (!api_token_ok(a, req)) {

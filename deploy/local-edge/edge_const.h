@@ -78,12 +78,18 @@
 #define EDGE_F_REGIONS    "CANARY_EDGE_REGIONS"
 
 /* Cloudflare API error codes the edge answers with. */
-#define EDGE_CF_AUTH        10000 /* Authentication error */
-#define EDGE_CF_BAD_REQUEST 10001 /* the body or a field is wrong */
-#define EDGE_CF_NOT_FOUND   10007 /* unknown worker or version */
-#define EDGE_CF_TOO_MANY    10021 /* a cap of the edge was reached */
-#define EDGE_CF_NO_ROUTE    7000  /* No route for that URI */
-#define EDGE_CF_METHOD      7001  /* Method not allowed for this route */
-#define EDGE_CF_ACCOUNT     7003  /* Could not route to /accounts/..., unknown account */
+#define EDGE_CF_AUTH         10000 /* Authentication error */
+#define EDGE_CF_BAD_REQUEST  10001 /* the body or a field is wrong */
+#define EDGE_CF_NOT_FOUND    10007 /* unknown worker or version */
+#define EDGE_CF_TOO_MANY     10021 /* a cap of the edge was reached */
+#define EDGE_CF_NO_ROUTE     7000  /* No route for that URI */
+#define EDGE_CF_METHOD       7001  /* Method not allowed for this route */
+#define EDGE_CF_ACCOUNT      7003  /* Could not route to /accounts/..., unknown account */
+#define EDGE_CF_RATE_LIMITED 971   /* injected 429 (Cloudflare's rate-limit code) */
+#define EDGE_CF_INJECTED     10013 /* injected 5xx and other statuses */
+
+/* Injected API failures (POST /__edge/api-faults). */
+#define EDGE_API_FAULT_MAX_COUNT   1000
+#define EDGE_API_FAULT_MAX_RETRY_S 3600
 
 #endif /* CANARY_EDGE_CONST_H */

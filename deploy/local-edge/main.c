@@ -104,7 +104,10 @@ static const char main_help[] =
     "A malformed fault value is refused at upload (400, naming the binding).\n"
     "\n"
     "Admin routes on the API listener (no token): GET /__edge/state, GET /__edge/timeline,\n"
-    "POST /__edge/regions/NAME/down, POST /__edge/regions/NAME/up.\n";
+    "POST /__edge/regions/NAME/down, POST /__edge/regions/NAME/up, and\n"
+    "POST /__edge/api-faults {\"status\":429,\"count\":2,\"retry_after_s\":1}: the next\n"
+    "`count` API requests answer `status` (400..599; Retry-After on a 429), to test the\n"
+    "retries of API clients.\n";
 
 struct main_opts {
 	char api_addr[EDGE_NAME_MAX];

@@ -256,6 +256,38 @@ test_api_rules_and_rejections(void **state)
 		free(p);
 	}
 	still_serving(&e);
+
+	/* Injected API failures: two 429s with Retry-After, then a 503, then normal. */
+	{
+		static const char *const bodies[] = {
+		    "{\"status\":99,\"count\":1}", "{\"count\":1}", "[1]",
+		    "{\"status\":429,\"count\":2,\"retry_after_s\":3}"};
+
+		for (int i = 0; i < 4; i++) {
+			cJSON_Delete(eh_api(&e, "POST", "/__edge/api-faults", "application/json",
+			                    bodies[i], strlen(bodies[i]), &st));
+			assert_int_equal(st, i < 3 ? 400 : 200);
+		}
+	}
+	snprintf(url, sizeof(url), "%s" ACCT "/services/middleware", e.api);
+	for (int i = 0; i < 2; i++) {
+		const char *hs[] = {"Authorization: Bearer tok", NULL};
+		char ra[16];
+
+		assert_int_equal(eh_http("GET", url, hs, NULL, 0, &r), 0);
+		assert_int_equal(r.status, 429);
+		assert_string_equal(eh_header(&r, "Retry-After", ra, sizeof(ra)), "3");
+		assert_non_null(strstr(r.body, "\"code\":971"));
+		eh_resp_free(&r);
+	}
+	cJSON_Delete(eh_api(&e, "POST", "/__edge/api-faults", "application/json",
+	                    "{\"status\":503,\"count\":1}", strlen("{\"status\":503,\"count\":1}"),
+	                    &st));
+	expect_error(&e, "GET", ACCT "/services/middleware", NULL, NULL, 503, 10013, "injected");
+	j = eh_api(&e, "GET", ACCT "/services/middleware", NULL, NULL, 0, &st);
+	assert_int_equal(st, 200);
+	cJSON_Delete(j);
+
 	j = eh_api(&e, "GET", ACCT "/scripts/middleware/versions", NULL, NULL, 0, &st);
 	/* Nothing rejected was stored: seed + m1. */
 	assert_int_equal(

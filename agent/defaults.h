@@ -18,6 +18,7 @@
 #define AGENT_CONNECT_TIMEOUT_MS  5000 /* connect phase, capped again by the request timeout */
 #define AGENT_MAX_REDIRECTS       5    /* when a request follows redirects */
 #define AGENT_RECV_BUFFER_SIZE    (16 * 1024) /* libcurl receive buffer per transfer */
+#define AGENT_KICK_LIMIT          8           /* refill rounds per wake-up (engine_check_done) */
 #define AGENT_MAX_FDS             65536       /* socket table bound: fds beyond it are refused */
 
 /* Probe mode */

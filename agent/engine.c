@@ -455,9 +455,11 @@ engine_slot_prepare(struct agent_engine *e, struct engine_slot *s)
 
 /* Fills free slots from the feed. A request that cannot even be added is
  * reported done at once as an "http" failure. */
-static void
+static int
 engine_fill(struct agent_engine *e)
 {
+	int added = 0;
+
 	for (int i = 0; i < e->nslots && e->has_feed; i++) {
 		struct engine_slot *s = &e->slots[i];
 		if (s->busy) {
@@ -465,7 +467,7 @@ engine_fill(struct agent_engine *e)
 		}
 		memset(&s->req, 0, sizeof(s->req));
 		if (!e->feed.next(e->feed.arg, &s->req)) {
-			return;
+			return added;
 		}
 		if (engine_slot_prepare(e, s) != 0 ||
 		    curl_multi_add_handle(e->multi, s->easy) != CURLM_OK) {
@@ -482,7 +484,9 @@ engine_fill(struct agent_engine *e)
 		}
 		s->busy = 1;
 		e->inflight++;
+		added++;
 	}
+	return added;
 }
 
 static uint64_t
@@ -541,8 +545,10 @@ engine_result(struct engine_slot *s, CURLcode code, struct agent_result *res)
 	}
 }
 
-static void
-engine_check_done(struct agent_engine *e)
+/* Hands finished transfers to the feed and refills their slots; returns the
+ * number of transfers started. */
+static int
+engine_collect(struct agent_engine *e)
 {
 	CURLMsg *m;
 	int left = 0;
@@ -568,8 +574,26 @@ engine_check_done(struct agent_engine *e)
 		e->inflight--;
 		finished = 1;
 	}
-	if (finished) {
-		engine_fill(e);
+	return finished ? engine_fill(e) : 0;
+}
+
+/* After libcurl acted: collect what finished and start the transfers that
+ * replace them at once, in this same wake-up, rather than on the 0 ms timer
+ * libcurl asks for. Each connection then gets its next request as soon as
+ * its answer is read, as wrk does, instead of the whole batch waiting for
+ * the slowest answer of the round trip: that lock-step costs about half the
+ * throughput against a server on another CPU. Bounded, so a target that
+ * fails every request at once cannot hold the loop. */
+static void
+engine_check_done(struct agent_engine *e)
+{
+	int running = 0;
+
+	for (int i = 0; i < AGENT_KICK_LIMIT; i++) {
+		if (engine_collect(e) == 0) {
+			return;
+		}
+		curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	}
 }
 
@@ -581,14 +605,14 @@ agent_engine_run(struct agent_engine *e, const struct agent_engine_feed *feed)
 	}
 	e->feed = *feed;
 	e->has_feed = 1;
-	engine_fill(e);
+	(void)engine_fill(e);
 	return 0;
 }
 
 void
 agent_engine_kick(struct agent_engine *e)
 {
-	engine_fill(e);
+	(void)engine_fill(e);
 }
 
 void

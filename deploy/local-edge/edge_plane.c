@@ -34,7 +34,9 @@ struct plane_dep {
 		int number;
 		struct edge_faults faults; /* for this region */
 		char pin[EDGE_UUID_LEN];   /* middleware: WORKER_VERSION_ID ("" none) */
-		char build[EDGE_TAG_MAX];  /* server: NEXT_BUILD_ID or its id */
+		char build[EDGE_TAG_MAX];  /* the ISR cache's build id: a server version's
+		                            * NEXT_BUILD_ID or id; a middleware version's
+		                            * pinned server version's */
 	} v[EDGE_DEPLOY_MAX_VERSIONS];
 };
 
@@ -116,6 +118,18 @@ plane_worker_name(const struct edge_plane *p, int w)
 	return w == PLANE_MW ? p->cfg.middleware : p->cfg.server;
 }
 
+/* plane_build_of: the build id of server version v (NULL: fallback). */
+static void
+plane_build_of(const struct edge_version *v, const char *fallback, char *out, size_t n)
+{
+	const char *b = v != NULL ? edge_binding_text(v->bindings, EDGE_BUILD_ID_VAR) : NULL;
+
+	if (b == NULL || strlen(b) >= n) {
+		b = v != NULL ? v->id : fallback;
+	}
+	snprintf(out, n, "%s", b);
+}
+
 /* plane_snapshot: the current deployment of worker w as region r will see
  * it (faults are read for r). */
 static void
@@ -150,9 +164,19 @@ plane_snapshot(struct edge_plane *p, int w, const char *region, struct plane_dep
 		s = edge_binding_text(v->bindings, EDGE_PIN_VAR);
 		snprintf(out->v[i].pin, sizeof(out->v[i].pin), "%s",
 		         s != NULL && strlen(s) < sizeof(out->v[i].pin) ? s : "");
-		s = edge_binding_text(v->bindings, EDGE_BUILD_ID_VAR);
-		snprintf(out->v[i].build, sizeof(out->v[i].build), "%s",
-		         s != NULL && strlen(s) < sizeof(out->v[i].build) ? s : v->id);
+		if (w == PLANE_MW) {
+			/* The build the middleware was made with: its pinned server
+			 * version's (the pin itself when no such version exists). */
+			struct edge_worker *sw = edge_state_worker(p->st, p->cfg.server);
+			struct edge_version *sv = sw != NULL && out->v[i].pin[0] != '\0'
+			                              ? edge_state_find_version(sw, out->v[i].pin)
+			                              : NULL;
+
+			plane_build_of(sv, out->v[i].pin[0] != '\0' ? out->v[i].pin : "none",
+			               out->v[i].build, sizeof(out->v[i].build));
+		} else {
+			plane_build_of(v, v->id, out->v[i].build, sizeof(out->v[i].build));
+		}
 	}
 }
 
@@ -406,6 +430,68 @@ plane_fault_status(struct edge_plane *p, const struct edge_faults *f)
 	return 0;
 }
 
+/* plane_from_cache: the middleware's cache interception. Answers req from
+ * region r's cache and returns 1 on a hit (HIT, or STALE past the revalidate
+ * time, which refreshes the entry as the queued revalidation would); 0 on a
+ * miss, with nothing written. */
+static int
+plane_from_cache(struct plane_region *r, struct evhttp_request *req, const char *build,
+                 const char *path, int latency_ms)
+{
+	struct edge_plane *p = r->plane;
+	struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+	struct plane_cache_entry *e = plane_cache_find(r, build, path);
+	int64_t age, ttl = (int64_t)p->cfg.revalidate_s * 1000;
+	char cc[96];
+
+	if (e == NULL) {
+		return 0;
+	}
+	age = plane_mono_ms() - e->stored_ms;
+	if (age >= ttl) {
+		evhttp_add_header(out, EDGE_H_CACHE, "STALE");
+		snprintf(cc, sizeof(cc), "s-maxage=1, stale-while-revalidate=%d", EDGE_SWR_S);
+		e->stored_ms = plane_mono_ms();
+	} else {
+		evhttp_add_header(out, EDGE_H_CACHE, "HIT");
+		snprintf(cc, sizeof(cc), "s-maxage=%lld, stale-while-revalidate=%d",
+		         (long long)((ttl - age) / 1000), EDGE_SWR_S);
+	}
+	evhttp_add_header(out, "Cache-Control", cc);
+	evbuffer_add(evhttp_request_get_output_buffer(req), e->body, strlen(e->body));
+	plane_send(p, req, HTTP_OK, latency_ms);
+	return 1;
+}
+
+/* plane_pick_server: the server version the middleware version m reaches.
+ * The middleware sends `<server>="<pin>"` (or, with its faults, no override,
+ * which passes the client's header on, or one under the wrong key); the
+ * platform applies it only when the key is the server's name and the
+ * version is deployed, else the split decides, silently. */
+static int
+plane_pick_server(struct edge_plane *p, const struct plane_dep *srv, const struct plane_dep *mw,
+                  int m, const char *client_ovr, const char *key)
+{
+	const struct edge_faults *mf = &mw->v[m].faults;
+	const char *sent = client_ovr;
+	char built[EDGE_NAME_MAX + EDGE_UUID_LEN + 8];
+	char ovr[EDGE_UUID_LEN];
+	struct edge_split split;
+
+	if (!mf->ignore_pin && mw->v[m].pin[0] != '\0') {
+		snprintf(built, sizeof(built), "%s=\"%s\"",
+		         mf->override_key[0] != '\0' ? mf->override_key : p->cfg.server,
+		         mw->v[m].pin);
+		sent = built;
+	}
+	plane_split(srv, &split);
+	return edge_route_pick(
+	    &split, edge_route_override(sent, p->cfg.server, ovr, sizeof(ovr)) ? ovr : NULL, key,
+	    edge_rng_next(p->rng));
+}
+
+/* plane_request: one request in a region: middleware pick and faults, the
+ * cache, the server pick and faults, the answer (see edge_plane.h). */
 static void
 plane_request(struct evhttp_request *req, void *arg)
 {
@@ -425,7 +511,6 @@ plane_request(struct evhttp_request *req, void *arg)
 	char text[PLANE_BODY_MAX];
 	struct edge_split split;
 	int latency = 0, status, mi, si, isr;
-	const struct edge_faults *mf, *sf;
 
 	if (path == NULL || path[0] == '\0') {
 		path = "/";
@@ -439,23 +524,23 @@ plane_request(struct evhttp_request *req, void *arg)
 		evhttp_send_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", NULL);
 		return;
 	}
-	if (mw->n == 0) {
+	if (mw->n == 0 || srv->n == 0) {
 		evbuffer_add_printf(body, "worker %s has no deployment in region %s\n",
-		                    p->cfg.middleware, r->spec.name);
+		                    mw->n == 0 ? p->cfg.middleware : p->cfg.server, r->spec.name);
 		evhttp_send_reply(req, HTTP_SERVUNAVAIL, "Service Unavailable", NULL);
 		return;
 	}
 
-	/* 1. The middleware version: a client override for it, the key, the split. */
+	/* 1. The middleware version: a client override for it, the key, the split;
+	 * then its faults. */
 	plane_split(mw, &split);
 	mi = edge_route_pick(
 	    &split,
 	    edge_route_override(client_ovr, p->cfg.middleware, ovr, sizeof(ovr)) ? ovr : NULL, key,
 	    edge_rng_next(p->rng));
-	mf = &mw->v[mi].faults;
 	evhttp_add_header(out, EDGE_H_MIDDLEWARE, mw->v[mi].version_id);
-	latency += mf->latency_ms;
-	status = plane_fault_status(p, mf);
+	latency += mw->v[mi].faults.latency_ms;
+	status = plane_fault_status(p, &mw->v[mi].faults);
 	if (status != 0) {
 		evbuffer_add_printf(body, "fault in middleware %s: status %d\n",
 		                    mw->v[mi].version_id, status);
@@ -463,100 +548,34 @@ plane_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 
-	/* 2. The middleware's cache interception, keyed by the pinned build. */
+	/* 2. The cache, keyed by the build the middleware is pinned to. */
 	isr = plane_is_isr(p, path);
-	{
-		/* The pin names a server version; its build id keys the cache (the
-		 * pin itself when no such version exists). */
-		const char *build = mw->v[mi].pin[0] != '\0' ? mw->v[mi].pin : "none";
-
-		{
-			struct edge_worker *sw = edge_state_worker(p->st, p->cfg.server);
-			struct edge_version *sv = sw != NULL && mw->v[mi].pin[0] != '\0'
-			                              ? edge_state_find_version(sw, mw->v[mi].pin)
-			                              : NULL;
-			const char *b =
-			    sv != NULL ? edge_binding_text(sv->bindings, EDGE_BUILD_ID_VAR) : NULL;
-
-			if (sv != NULL) {
-				build = b != NULL ? b : sv->id;
-			}
-		}
-		if (isr && !mf->no_cache) {
-			struct plane_cache_entry *e = plane_cache_find(r, build, path);
-
-			if (e != NULL) {
-				int64_t age = plane_mono_ms() - e->stored_ms;
-				int64_t ttl = (int64_t)p->cfg.revalidate_s * 1000;
-				char cc[96];
-
-				if (age >= ttl) {
-					/* Past revalidate: answer the old content as STALE; the
-					 * queued revalidation refreshes the entry at once. */
-					evhttp_add_header(out, EDGE_H_CACHE, "STALE");
-					snprintf(cc, sizeof(cc),
-					         "s-maxage=1, stale-while-revalidate=%d",
-					         EDGE_SWR_S);
-					evbuffer_add(body, e->body, strlen(e->body));
-					e->stored_ms = plane_mono_ms();
-				} else {
-					evhttp_add_header(out, EDGE_H_CACHE, "HIT");
-					snprintf(cc, sizeof(cc),
-					         "s-maxage=%lld, stale-while-revalidate=%d",
-					         (long long)((ttl - age) / 1000), EDGE_SWR_S);
-					evbuffer_add(body, e->body, strlen(e->body));
-				}
-				evhttp_add_header(out, "Cache-Control", cc);
-				plane_send(p, req, HTTP_OK, latency);
-				return;
-			}
-		}
-
-		/* 3. Forward to the server with the pin as an override. */
-		if (srv->n == 0) {
-			evbuffer_add_printf(body, "worker %s has no deployment in region %s\n",
-			                    p->cfg.server, r->spec.name);
-			plane_send(p, req, HTTP_SERVUNAVAIL, latency);
-			return;
-		}
-		{
-			const char *sent = client_ovr; /* what the middleware passes on */
-			char built[EDGE_NAME_MAX + EDGE_UUID_LEN + 8];
-
-			if (!mf->ignore_pin && mw->v[mi].pin[0] != '\0') {
-				snprintf(built, sizeof(built), "%s=\"%s\"",
-				         mf->override_key[0] != '\0' ? mf->override_key
-				                                     : p->cfg.server,
-				         mw->v[mi].pin);
-				sent = built;
-			}
-			plane_split(srv, &split);
-			si = edge_route_pick(
-			    &split,
-			    edge_route_override(sent, p->cfg.server, ovr, sizeof(ovr)) ? ovr : NULL,
-			    key, edge_rng_next(p->rng));
-		}
-		sf = &srv->v[si].faults;
-		evhttp_add_header(out, EDGE_H_SERVER, srv->v[si].version_id);
-		latency += sf->latency_ms;
-		status = plane_fault_status(p, sf);
-		if (status != 0) {
-			evbuffer_add_printf(body, "fault in server %s: status %d\n",
-			                    srv->v[si].version_id, status);
-			plane_send(p, req, status, latency);
-			return;
-		}
-		snprintf(text, sizeof(text), "ok middleware=%s server=%s region=%s path=%.200s\n",
-		         mw->v[mi].version_id, srv->v[si].version_id, r->spec.name, path);
-		if (isr) {
-			/* The server renders and writes the incremental cache under the
-			 * build the answer came from: the pinned one when honoured. */
-			evhttp_add_header(out, EDGE_H_NEXT_CACHE, "MISS");
-			plane_cache_store(r, srv->v[si].build, path, text);
-		}
-		evbuffer_add(body, text, strlen(text));
-		plane_send(p, req, HTTP_OK, latency);
+	if (isr && !mw->v[mi].faults.no_cache &&
+	    plane_from_cache(r, req, mw->v[mi].build, path, latency)) {
+		return;
 	}
+
+	/* 3. The server, then its faults. */
+	si = plane_pick_server(p, srv, mw, mi, client_ovr, key);
+	evhttp_add_header(out, EDGE_H_SERVER, srv->v[si].version_id);
+	latency += srv->v[si].faults.latency_ms;
+	status = plane_fault_status(p, &srv->v[si].faults);
+	if (status != 0) {
+		evbuffer_add_printf(body, "fault in server %s: status %d\n", srv->v[si].version_id,
+		                    status);
+		plane_send(p, req, status, latency);
+		return;
+	}
+	snprintf(text, sizeof(text), "ok middleware=%s server=%s region=%s path=%.200s\n",
+	         mw->v[mi].version_id, srv->v[si].version_id, r->spec.name, path);
+	if (isr) {
+		/* The server renders and writes the incremental cache under its own
+		 * build: the pinned one when the pin was honoured. */
+		evhttp_add_header(out, EDGE_H_NEXT_CACHE, "MISS");
+		plane_cache_store(r, srv->v[si].build, path, text);
+	}
+	evbuffer_add(body, text, strlen(text));
+	plane_send(p, req, HTTP_OK, latency);
 }
 
 /* ---- set-up and admin ---------------------------------------------------- */

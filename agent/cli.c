@@ -14,7 +14,7 @@ const char agent_cli_usage[] =
     "  canary-agent run --region NAME --id ID (--dial URL | --listen URL)...\n"
     "                   (--cert FILE --key FILE --ca FILE | --insecure) --allow-host HOST...\n"
     "                   [--connect-to HOST:PORT:ADDR:PORT]... [--concurrency N]\n"
-    "                   [--max-requests N] [--follow-redirects] [--log-format text|json]\n"
+    "                   [--max-requests N] [--log-format text|json]\n"
     "  canary-agent probe URL [-n N] [-c CONCURRENCY] [--expect-status CODE]... [--isr]\n"
     "                   [--expect-middleware ID] [--expect-server ID]\n"
     "                   [--connect-to HOST:PORT:ADDR:PORT]... [--json] [--timeout MS]\n"
@@ -25,7 +25,8 @@ const char agent_cli_usage[] =
     "  URLs are tls+tcp://HOST:PORT (mutual TLS with --cert, --key and --ca); tcp:// and\n"
     "  ipc:// need --insecure. Only hosts matching an --allow-host (exact or *.suffix) are\n"
     "  probed. --concurrency (default 16) and --max-requests per round (default 5000) are\n"
-    "  caps no survey can exceed.\n"
+    "  caps no survey can exceed. Redirects are never followed in run mode (a Location\n"
+    "  could lead off the allowlist): a 3xx is an answer like any other.\n"
     "probe: one-shot checks of URL; prints a table (or JSON with --json). -n requests\n"
     "  (default 100) at -c in flight (default 8); --duration stops after SECONDS (and\n"
     "  lifts the default -n), which makes probe a load generator for benchmarks.\n"
@@ -276,8 +277,6 @@ cli_parse_run(int argc, char **argv, int i, struct agent_cli *c, char *err, size
 				return rv;
 			}
 			r->max_requests = (uint32_t)u;
-		} else if (strcmp(argv[i], "--follow-redirects") == 0) {
-			r->follow = 1;
 		} else if ((v = cli_value(argc, argv, &i, "--log-format", &missing)) != NULL) {
 			if (canary_log_parse_format(v, &r->log_format) != 0) {
 				return canary_errf(

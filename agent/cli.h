@@ -6,7 +6,7 @@
  *   canary-agent run --region NAME --id ID (--dial URL | --listen URL)...
  *                    (--cert F --key F --ca F | --insecure) --allow-host HOST...
  *                    [--connect-to HOST:PORT:ADDR:PORT]... [--concurrency C]
- *                    [--max-requests N] [--follow-redirects] [--log-format text|json]
+ *                    [--max-requests N] [--log-format text|json]
  *   canary-agent probe URL [-n N] [-c CONCURRENCY] [--expect-status CODE]... [--isr]
  *                    [--expect-middleware ID] [--expect-server ID]
  *                    [--connect-to HOST:PORT:ADDR:PORT]... [--json] [--timeout MS]
@@ -41,7 +41,8 @@ struct agent_cli_run {
 	struct agent_allow allow;
 	int concurrency;
 	uint32_t max_requests;
-	int follow;
+	/* No follow flag: a redirect could lead a run-mode agent off its
+	 * allowlist, so run mode never follows one. */
 	enum canary_log_format log_format;
 };
 
@@ -58,7 +59,7 @@ struct agent_cli_probe {
 	uint32_t timeout_ms;
 	const char *method;
 	const char *body_match;
-	int follow;
+	int follow;          /* --follow-redirects: probe mode only (no allowlist there) */
 	uint32_t duration_s; /* > 0: stop after this long (n defaults to no limit) */
 };
 

@@ -415,7 +415,7 @@ main_run(const struct agent_cli *c)
 	ro.tls = r->tls;
 	ro.round.allow = &r->allow;
 	ro.round.max_requests = r->max_requests;
-	ro.round.follow = r->follow;
+	ro.round.follow = 0; /* a Location could lead off the allowlist */
 	ro.round.key_prefix = AGENT_VERSION_KEY_PREFIX;
 	if (agent_respond_new(base, engine, &ro, &resp, err, sizeof(err)) != 0) {
 		canary_logf(CANARY_LOG_ERROR, "start", "%s", err);

@@ -163,6 +163,12 @@ agent_round_check(const struct canary_probe *p, const struct agent_round_opts *o
 		return canary_errf(err, errlen, CANARY_EINVAL, "targets: expected 1..%d, got %d",
 		                   CANARY_MAX_TARGETS, p->n_targets);
 	}
+	if (o->allow != NULL && o->follow) {
+		return canary_errf(
+		    err, errlen, CANARY_EDENIED,
+		    "round: redirects cannot be followed under an allowlist (a Location "
+		    "is not checked against it)");
+	}
 	if (p->version_keys > CANARY_MAX_VERSION_KEYS) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "version_keys: expected 0..%d, got %u", CANARY_MAX_VERSION_KEYS,

@@ -30,8 +30,8 @@
 struct agent_round_opts {
 	const struct agent_allow *allow; /* NULL: any host (probe mode, a person's own URL) */
 	uint32_t max_requests;           /* cap on the sum of targets' requests */
-	int follow;                      /* follow redirects */
-	const char *key_prefix;          /* version key values are key_prefix + index */
+	int follow; /* follow redirects; only without an allowlist (a Location is not checked) */
+	const char *key_prefix; /* version key values are key_prefix + index */
 };
 
 struct agent_round;

@@ -163,6 +163,9 @@ test_run_refusals(void **state)
 	assert_int_equal(parse(unknown), CANARY_EINVAL);
 	assert_non_null(strstr(err, "--frobnicate"));
 
+	const char *follow[] = {"run", "--follow-redirects", NULL}; /* probe mode only */
+	assert_int_equal(parse(follow), CANARY_EINVAL);
+
 	const char *logfmt[] = {"run", "--log-format", "xml", NULL};
 	assert_int_equal(parse(logfmt), CANARY_EINVAL);
 	assert_non_null(strstr(err, "xml"));

@@ -143,6 +143,11 @@ test_policy(void **state)
 	assert_int_equal(agent_round_check(&p, &o, err, sizeof(err)), CANARY_EDENIED);
 
 	snprintf(targets[0].url, CANARY_URL_LEN, "https://docs.example.com/");
+	o.follow = 1; /* a Location could lead off the allowlist */
+	assert_int_equal(agent_round_check(&p, &o, err, sizeof(err)), CANARY_EDENIED);
+	assert_non_null(strstr(err, "redirects"));
+	o.follow = 0;
+
 	snprintf(targets[0].method, sizeof(targets[0].method), "POST");
 	assert_int_equal(agent_round_check(&p, &o, err, sizeof(err)), CANARY_EINVAL);
 	assert_non_null(strstr(err, "method"));

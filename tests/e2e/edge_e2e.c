@@ -158,6 +158,8 @@ test_api_rules_and_rejections(void **state)
 	             NULL);
 	expect_error(&e, "GET", ACCT "/services/nope", NULL, NULL, 404, 10007, "does not exist");
 	expect_error(&e, "GET", ACCT "/scripts/nope/deployments", NULL, NULL, 404, 10007, NULL);
+	expect_error(&e, "GET", ACCT "/scripts/middleware/deployments/nope", NULL, NULL, 404, 10007,
+	             "deployment_not_found");
 	expect_error(&e, "GET",
 	             ACCT "/scripts/middleware/versions/00000000-0000-0000-0000-000000000000", NULL,
 	             NULL, 404, 10007, "workers.api.error.version_not_found");
@@ -187,13 +189,35 @@ test_api_rules_and_rejections(void **state)
 	expect_error(&e, "POST", ACCT "/scripts/nope/deployments", "application/json", body, 404,
 	             10007, NULL);
 
-	/* Deployments are listed newest first. */
+	/* Versions and deployments are listed newest first; each can be read. */
+	j = eh_api(&e, "GET", ACCT "/scripts/middleware/versions?deployable=true", NULL, NULL, 0,
+	           &st);
+	assert_int_equal(st, 200);
+	{
+		const cJSON *items = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "result"), "items");
+
+		assert_int_equal(cJSON_GetArraySize(items), 2);
+		assert_string_equal(
+		    cJSON_GetObjectItem(cJSON_GetArrayItem(items, 0), "id")->valuestring, m1);
+	}
+	cJSON_Delete(j);
 	assert_int_equal(eh_deploy(&e, MW, m1, 100, NULL, 0), 0);
 	assert_int_equal(eh_deploy(&e, MW, e.seed_middleware, 90, m1, 10), 0);
 	j = eh_api(&e, "GET", ACCT "/scripts/middleware/deployments", NULL, NULL, 0, &st);
 	{
 		const cJSON *ds =
 		    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "result"), "deployments");
+		char path[256];
+		cJSON *one;
+
+		snprintf(path, sizeof(path), ACCT "/scripts/middleware/deployments/%s",
+		         cJSON_GetObjectItem(cJSON_GetArrayItem(ds, 1), "id")->valuestring);
+		one = eh_api(&e, "GET", path, NULL, NULL, 0, &st);
+		assert_int_equal(st, 200);
+		assert_string_equal(
+		    cJSON_GetObjectItem(cJSON_GetObjectItem(one, "result"), "id")->valuestring,
+		    cJSON_GetObjectItem(cJSON_GetArrayItem(ds, 1), "id")->valuestring);
+		cJSON_Delete(one);
 
 		assert_int_equal(cJSON_GetArraySize(ds), 3);
 		assert_int_equal(

@@ -8,8 +8,9 @@
 # cache headers on 127.0.0.1, pinned to CPU 0 with taskset; wrk, hey and
 # the agent run one after the other on CPU 1, each at concurrency 32 for
 # BENCH_SECONDS (default 5), alternated BENCH_ROUNDS times (default 3);
-# the medians are printed with the agent's ratio to wrk and to hey and its
-# peak RSS (getrusage, reported by the agent itself; /usr/bin/time -v agrees).
+# the medians are printed with the agent's ratio to wrk and to hey, each
+# client's CPU time per request (user + system, from /usr/bin/time), and the
+# agent's peak RSS (/usr/bin/time's maximum resident set size).
 # Targets (issue 4): >= 0.5 of wrk, >= 1.3 of hey, peak RSS <= 16 MiB.
 # Prints figures and never fails on speed; it fails only when a tool is
 # missing or the target does not come up.
@@ -23,7 +24,7 @@ conc=32
 mw=00000000-0000-4000-8000-0000000000a0
 srv=00000000-0000-4000-8000-0000000000b0
 
-for tool in nginx wrk hey taskset "$agent"; do
+for tool in nginx wrk hey taskset /usr/bin/time "$agent"; do
   command -v "$tool" >/dev/null || { echo "agent_vs_wrk: $tool not found" >&2; exit 1; }
 done
 if [ "$(nproc)" -lt 2 ]; then
@@ -86,33 +87,51 @@ url="http://127.0.0.1:$port/"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 : >"$work/wrk" >"$work/hey" >"$work/agent" >"$work/rss"
+: >"$work/wrk.cpu" >"$work/hey.cpu" >"$work/agent.cpu"
+# cpu_per_request TIMEFILE REQUESTS: microseconds of CPU (user + system) per
+# request, from /usr/bin/time's "%U %S" line.
+cpu_per_request() { awk -v n="$2" '{printf "%.2f\n", ($1 + $2) * 1e6 / n}' "$1"; }
+timed() { /usr/bin/time -f '%U %S %M' -o "$work/time" "$@"; }
 for r in $(seq 1 "$rounds"); do
-  taskset -c 1 wrk -t1 -c"$conc" -d"${secs}s" "$url" |
-    awk '/^Requests\/sec:/ {print $2}' >>"$work/wrk"
-  taskset -c 1 hey -z "${secs}s" -c "$conc" "$url" |
-    awk '/Requests\/sec:/ {print $2}' >>"$work/hey"
-  taskset -c 1 "$agent" probe "$url" --duration "$secs" -c "$conc" --isr \
+  timed taskset -c 1 wrk -t1 -c"$conc" -d"${secs}s" "$url" >"$work/wrk.out"
+  awk '/^Requests\/sec:/ {print $2}' "$work/wrk.out" >>"$work/wrk"
+  cpu_per_request "$work/time" "$(awk '/requests in/ {print $1}' "$work/wrk.out")" >>"$work/wrk.cpu"
+
+  timed taskset -c 1 hey -z "${secs}s" -c "$conc" "$url" >"$work/hey.out"
+  awk '/Requests\/sec:/ {print $2}' "$work/hey.out" >>"$work/hey"
+  cpu_per_request "$work/time" "$(awk '/\[200\]/ {print $2}' "$work/hey.out")" >>"$work/hey.cpu"
+
+  timed taskset -c 1 "$agent" probe "$url" --duration "$secs" -c "$conc" --isr \
     --expect-status 200 --expect-middleware "$mw" --expect-server "$srv" \
     --body-match "canary target" --json >"$work/agent.json" || {
     echo "agent_vs_wrk: a check failed:" >&2; cat "$work/agent.json" >&2; exit 1; }
-  # requests_per_s and peak_rss_kib from the agent's JSON
+  # requests_per_s and requests from the agent's JSON; peak RSS from time(1)
   sed -n 's/.*"requests_per_s":\([0-9.e+]*\).*/\1/p' "$work/agent.json" >>"$work/agent"
-  sed -n 's/.*"peak_rss_kib":\([0-9]*\).*/\1/p' "$work/agent.json" >>"$work/rss"
-  printf 'round %d: wrk %.0f  hey %.0f  agent %.0f requests/s\n' "$r" \
+  awk '{print $3}' "$work/time" >>"$work/rss"
+  cpu_per_request "$work/time" \
+    "$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' "$work/agent.json")" >>"$work/agent.cpu"
+  printf 'round %d: requests/s wrk %.0f  hey %.0f  agent %.0f;' "$r" \
     "$(tail -1 "$work/wrk")" "$(tail -1 "$work/hey")" "$(tail -1 "$work/agent")"
+  printf '  CPU us/request wrk %s  hey %s  agent %s\n' \
+    "$(tail -1 "$work/wrk.cpu")" "$(tail -1 "$work/hey.cpu")" "$(tail -1 "$work/agent.cpu")"
 done
 
 wrk_rps=$(median <"$work/wrk")
 hey_rps=$(median <"$work/hey")
 agent_rps=$(median <"$work/agent")
+wrk_cpu=$(median <"$work/wrk.cpu")
+hey_cpu=$(median <"$work/hey.cpu")
+agent_cpu=$(median <"$work/agent.cpu")
 rss_kib=$(sort -g "$work/rss" | tail -1)
 awk -v w="$wrk_rps" -v h="$hey_rps" -v a="$agent_rps" -v r="$rss_kib" -v s="$secs" \
-    -v n="$rounds" -v c="$conc" 'BEGIN {
+    -v n="$rounds" -v c="$conc" -v wc="$wrk_cpu" -v hc="$hey_cpu" -v ac="$agent_cpu" 'BEGIN {
   printf "\nmedians of %d rounds, %d s each, concurrency %d (nginx on CPU 0, clients on CPU 1)\n", n, s, c
-  printf "  wrk                       %9.0f requests/s\n", w
-  printf "  hey                       %9.0f requests/s\n", h
-  printf "  canary-agent probe        %9.0f requests/s (all checks on)\n", a
-  printf "  agent / wrk               %9.2f   (target >= 0.5)\n", a / w
-  printf "  agent / hey               %9.2f   (target >= 1.3)\n", a / h
-  printf "  agent peak RSS            %9.1f MiB (target <= 16)\n", r / 1024
+  printf "                            requests/s   CPU us/request\n"
+  printf "  wrk                       %10.0f   %8.2f\n", w, wc
+  printf "  hey                       %10.0f   %8.2f\n", h, hc
+  printf "  canary-agent probe        %10.0f   %8.2f   (all checks on)\n", a, ac
+  printf "  agent / wrk               %10.2f   (target >= 0.5)\n", a / w
+  printf "  agent / hey               %10.2f   (target >= 1.3)\n", a / h
+  printf "  agent peak RSS            %10.1f MiB (target <= 16)\n", r / 1024
+  printf "CPU per request depends much less than requests/s on what else the machine runs.\n"
 }'

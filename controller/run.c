@@ -496,12 +496,43 @@ run_expect(const struct run *r, const struct plan_step *step, struct canary_expe
 	                   exp, ov);
 }
 
+/* run_health_failed: whether v holds a failing finding that a region still
+ * on the old versions cannot cause, so it may be judged before the step has
+ * converged: errors, latency, broken affinity, unknown versions, overrides
+ * and version keys, body mismatches. Share, unexpected pairs, ISR hit ratio
+ * and agent counts wait for convergence. */
+static int
+run_health_failed(const struct gate_verdict *v, int *critical)
+{
+	static const char *const checks[] = {
+	    "error_rate",      "p95",      "p99",         "p95_ratio", "p99_ratio", "affinity",
+	    "unknown_version", "override", "version_key", "body"};
+	int found = 0;
+
+	*critical = 0;
+	for (int i = 0; i < v->n_findings; i++) {
+		if (v->findings[i].result != GATE_FAIL) {
+			continue;
+		}
+		for (size_t k = 0; k < sizeof(checks) / sizeof(checks[0]); k++) {
+			if (strcmp(v->findings[i].check, checks[k]) == 0) {
+				found = 1;
+				*critical |= v->findings[i].critical;
+			}
+		}
+	}
+	return found;
+}
+
 /* run_converge: rounds until every region sees what exp allows, at most
- * timeout_s. Interruptible unless rolling back. */
+ * timeout_s. With gs (the step's verdict count), each round is also judged
+ * for what a lagging region cannot cause (run_health_failed), counted into
+ * gs, so a bad build is caught while it spreads, not after the timeout.
+ * Interruptible unless rolling back. */
 static int
 run_converge(struct run *r, const char *label, enum canary_phase phase,
              const struct canary_expect *exp, const struct canary_override *ov, int timeout_s,
-             int interruptible, char *err, size_t errlen)
+             int interruptible, struct gate_step *gs, char *err, size_t errlen)
 {
 	int64_t deadline = run_now_ms() + (int64_t)timeout_s * 1000;
 	char why[CANARY_ERRLEN] = "no round ran";
@@ -509,15 +540,31 @@ run_converge(struct run *r, const char *label, enum canary_phase phase,
 
 	for (;;) {
 		struct gate_round *g = NULL;
+		struct gate_verdict vd;
 		int rv = run_round(r, phase, exp, ov, &g, err, errlen);
-		int ok;
+		int ok, critical;
 
 		if (rv != 0) {
 			return rv;
 		}
 		rounds++;
 		ok = gate_converged(g, NULL, why, sizeof(why));
+		if (gs != NULL) {
+			gate_judge(g, r->baseline, &r->ro->gates, &vd);
+		}
 		gate_round_free(g);
+		if (gs != NULL && run_health_failed(&vd, &critical)) {
+			char gwhy[CANARY_ERRLEN];
+
+			run_log_verdict(r, label, phase, &vd);
+			vd.result = GATE_FAIL;
+			vd.critical = critical;
+			if (gate_step_record(gs, &r->ro->gates, &vd, gwhy, sizeof(gwhy)) ==
+			    GATE_ROLLBACK) {
+				return canary_errf(err, errlen, CANARY_ESTATE, "%s: %s", label,
+				                   gwhy);
+			}
+		}
 		if (ok) {
 			struct canary_log_line *l = canary_log_begin(CANARY_LOG_INFO, "converged");
 
@@ -573,22 +620,29 @@ run_print_manual(const struct run *r, const struct plan_state *st)
 }
 
 /* run_verify_state: after a rollback move, probes confirm what the state
- * makes regions see. Adding s0 at 0% (move 1) changes no response, and a
- * middleware version of unknown pin cannot be probed for: the wait is then
- * propagation_s. */
+ * makes regions see. A server move (1: s0 back at 0%, 3: server {s0:100}
+ * beside middleware {m0:100}) changes no response a probe can tell apart,
+ * so it first waits propagation_s for every region to take it; a
+ * middleware version of unknown pin cannot be probed for at all. */
 static int
-run_verify_state(struct run *r, const struct plan_state *st, int move, char *err, size_t errlen)
+run_verify_state(struct run *r, const struct plan_state *st, const struct plan_move *mv, char *err,
+                 size_t errlen)
 {
 	struct canary_expect exp;
 	char label[64];
 
-	if (move == 1 || plan_expect_state(st, &r->v, &exp, err, errlen) != 0) {
+	if (mv->worker == PLAN_SERVER) {
 		run_sleep(r, (int64_t)r->ro->propagation_s * 1000, 0);
+	}
+	if (plan_expect_state(st, &r->v, &exp, err, errlen) != 0) {
+		if (mv->worker != PLAN_SERVER) {
+			run_sleep(r, (int64_t)r->ro->propagation_s * 1000, 0);
+		}
 		return 0;
 	}
-	snprintf(label, sizeof(label), "rollback move %d", move);
+	snprintf(label, sizeof(label), "rollback move %d", mv->number);
 	return run_converge(r, label, CANARY_PHASE_ROLLBACK_VERIFY, &exp, NULL,
-	                    r->ro->converge_timeout_s, 0, err, errlen);
+	                    r->ro->converge_timeout_s, 0, NULL, err, errlen);
 }
 
 /* run_do_rollback: the skew-safe rollback of DESIGN.md from the platform's
@@ -634,7 +688,7 @@ run_do_rollback(struct run *r, const char *reason)
 			if (plan_expect(NULL, &r->v, r->ro->workers[PLAN_MIDDLEWARE].name, 0, &exp,
 			                NULL) != 0 ||
 			    run_converge(r, "rollback verify", CANARY_PHASE_ROLLBACK_VERIFY, &exp,
-			                 NULL, r->ro->converge_timeout_s, 0, err,
+			                 NULL, r->ro->converge_timeout_s, 0, NULL, err,
 			                 sizeof(err)) != 0) {
 				failures++;
 				canary_logf(CANARY_LOG_ERROR, "rollback_retry", "%s", err);
@@ -665,7 +719,7 @@ run_do_rollback(struct run *r, const char *reason)
 		}
 		r->moves++;
 		plan_state_apply(&st, mv.worker, &mv.dep);
-		if ((rv = run_verify_state(r, &st, mv.number, err, sizeof(err))) != 0) {
+		if ((rv = run_verify_state(r, &st, &mv, err, sizeof(err))) != 0) {
 			failures++;
 			canary_logf(CANARY_LOG_ERROR, "rollback_retry", "%s", err);
 			continue;
@@ -911,15 +965,15 @@ run_drift(struct run *r, char *err, size_t errlen)
 	return 0;
 }
 
-/* run_bake: a judged round every interval for bake_s. */
+/* run_bake: a judged round every interval for bake_s, counted into the
+ * step's gs. */
 static int
 run_bake(struct run *r, const char *label, const struct canary_expect *exp,
-         const struct canary_override *ov, int bake_s, char *err, size_t errlen)
+         const struct canary_override *ov, int bake_s, struct gate_step *gs, char *err,
+         size_t errlen)
 {
-	struct gate_step gs;
 	int64_t end = run_now_ms() + (int64_t)bake_s * 1000;
 
-	memset(&gs, 0, sizeof(gs));
 	while (run_now_ms() < end) {
 		int64_t started = run_now_ms();
 		struct gate_round *g = NULL;
@@ -933,7 +987,7 @@ run_bake(struct run *r, const char *label, const struct canary_expect *exp,
 		gate_judge(g, r->baseline, &r->ro->gates, &vd);
 		gate_round_free(g);
 		run_log_verdict(r, label, CANARY_PHASE_BAKE, &vd);
-		if (gate_step_record(&gs, &r->ro->gates, &vd, why, sizeof(why)) == GATE_ROLLBACK) {
+		if (gate_step_record(gs, &r->ro->gates, &vd, why, sizeof(why)) == GATE_ROLLBACK) {
 			return canary_errf(err, errlen, CANARY_ESTATE, "%s: %s", label, why);
 		}
 		if (run_stopped(r)) {
@@ -959,6 +1013,7 @@ run_steps(struct run *r, int first)
 		struct canary_expect exp;
 		struct canary_override ov;
 		struct deployment dep;
+		struct gate_step gs;
 		enum plan_worker w;
 		int bake_s = step->bake_s >= 0 ? step->bake_s : r->ro->bake_s;
 		int rv;
@@ -995,12 +1050,17 @@ run_steps(struct run *r, int first)
 			return run_do_rollback(r, err);
 		}
 		run_journal_step(r, name, "applied");
-		if (step->kind == PLAN_STEP_SERVER_0) {
-			/* Nothing routes to a 0% server version: not visible yet. */
+		if (w == PLAN_SERVER) {
+			/* A server step changes nothing a probe can tell apart
+			 * (nothing routes to a 0% server version; at server-100
+			 * every middleware already pins s1): wait for every
+			 * region to take it. */
 			rv = run_sleep(r, (int64_t)r->ro->propagation_s * 1000, 1);
-		} else {
+		}
+		memset(&gs, 0, sizeof(gs));
+		if (rv == 0 && step->kind != PLAN_STEP_SERVER_0) {
 			rv = run_converge(r, name, CANARY_PHASE_CONVERGE, &exp, &ov,
-			                  r->ro->converge_timeout_s, 1, err, sizeof(err));
+			                  r->ro->converge_timeout_s, 1, &gs, err, sizeof(err));
 		}
 		if (rv == CANARY_ECANCELED || run_stopped(r)) {
 			return run_do_rollback(r, "stopped by signal");
@@ -1008,7 +1068,7 @@ run_steps(struct run *r, int first)
 		if (rv != 0) {
 			return run_do_rollback(r, err);
 		}
-		if ((rv = run_bake(r, name, &exp, &ov, bake_s, err, sizeof(err))) != 0) {
+		if ((rv = run_bake(r, name, &exp, &ov, bake_s, &gs, err, sizeof(err))) != 0) {
 			return run_do_rollback(r,
 			                       rv == CANARY_ECANCELED ? "stopped by signal" : err);
 		}
@@ -1262,15 +1322,17 @@ run_resume(struct run_env *env)
 		const struct plan_step *step = &r.ro->steps[k];
 		struct canary_expect exp;
 		struct canary_override ov;
+		struct gate_step gs;
 		int bake_s = step->bake_s >= 0 ? step->bake_s : r.ro->bake_s;
 
+		memset(&gs, 0, sizeof(gs));
 		r.step_index = k;
 		plan_step_name(step, name, sizeof(name));
 		if (run_expect(&r, step, &exp, &ov) != 0 ||
 		    (step->kind != PLAN_STEP_SERVER_0 &&
 		     run_converge(&r, name, CANARY_PHASE_CONVERGE, &exp, &ov,
-		                  r.ro->converge_timeout_s, 1, err, sizeof(err)) != 0) ||
-		    run_bake(&r, name, &exp, &ov, bake_s, err, sizeof(err)) != 0) {
+		                  r.ro->converge_timeout_s, 1, &gs, err, sizeof(err)) != 0) ||
+		    run_bake(&r, name, &exp, &ov, bake_s, &gs, err, sizeof(err)) != 0) {
 			return run_end(&r, run_do_rollback(&r, err));
 		}
 		run_journal_step(&r, name, "baked");

@@ -47,11 +47,13 @@ trap cleanup EXIT
 fail() { echo "FAIL ($scenario): $*" >&2; exit 1; }
 log() { echo "== $scenario: $*"; }
 
-# A free TCP port on 127.0.0.1: random in 20000..59999, not listened on.
+# A free TCP port on 127.0.0.1 for the controller's listener: random below
+# the kernel's ephemeral range (32768..), so no outgoing connection holds
+# it, and not listened on. canary-edge binds port 0 and says where it is.
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((20000 + (RANDOM * 32768 + RANDOM) % 12000))
     if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
       echo "$p"
       return 0
@@ -78,22 +80,29 @@ for r in enam weur apac; do make_cert "agent-$r" agents-ca "agent-$r"; done
 
 # ---- canary-edge ------------------------------------------------------------
 token=e2e-token-$$
-api_port=$(free_port)
-declare -A region_port
-for r in enam weur apac; do region_port[$r]=$(free_port); done
-"$edge" --api "127.0.0.1:$api_port" \
-  --region "enam=127.0.0.1:${region_port[enam]}" --delay enam=50 \
-  --region "weur=127.0.0.1:${region_port[weur]}" --delay weur=300 \
-  --region "apac=127.0.0.1:${region_port[apac]}" --delay apac=700 \
+"$edge" --api 127.0.0.1:0 \
+  --region enam=127.0.0.1:0 --delay enam=50 \
+  --region weur=127.0.0.1:0 --delay weur=300 \
+  --region apac=127.0.0.1:0 --delay apac=700 \
   --token "$token" --state "$work/edge-state.json" --isr / >"$work/edge.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 100); do
-  grep -q "canary-edge: api" "$work/edge.log" && break
+  grep -q "canary-edge: ready" "$work/edge.log" && break
   sleep 0.1
 done
-grep -q "canary-edge: api" "$work/edge.log" || fail "canary-edge did not start"
-api="http://127.0.0.1:$api_port"
+grep -q "canary-edge: ready" "$work/edge.log" || fail "canary-edge did not start"
+api=$(sed -n 's|^canary-edge: api \(http://127.0.0.1:[0-9]*\)$|\1|p' "$work/edge.log")
+declare -A region_port
+for r in enam weur apac; do
+  region_port[$r]=$(sed -n "s|^canary-edge: region $r http://127.0.0.1:\([0-9]*\)\$|\1|p" \
+    "$work/edge.log")
+  [ -n "${region_port[$r]}" ] || fail "canary-edge did not say where region $r listens"
+done
+[ -n "$api" ] || fail "canary-edge did not say where its API listens"
 account=e2e-account
+# The slowest region applies a deployment change this long after the API
+# accepted it (--delay above), plus a margin.
+settle() { sleep 1.5; }
 
 edge_get() { curl -fsS -H "Authorization: Bearer $token" "$api$1"; }
 
@@ -201,6 +210,7 @@ start_agents() {
 }
 
 check_timeline() { # initial|new
+  settle
   edge_get /__edge/state >"$work/state.json"
   edge_get /__edge/timeline >"$work/timeline.json"
   "$checker" "$work/state.json" "$work/timeline.json" middleware main-server --final "$1" ||
@@ -231,7 +241,16 @@ case $scenario in
     run_controller run
     [ $rc -eq 3 ] || fail "expected exit 3 (rolled back), got $rc"
     check_timeline initial
-    grep -q 'rollback' "$work/controller.log" || fail "no rollback line"
+    # The verdict names the check the fault trips.
+    case $scenario in
+      fault-error) want='check=error_rate' ;;
+      fault-latency) want='check=p95' ;;
+      fault-no-cache) want='check=isr_hit_ratio' ;;
+      *) want='check=affinity\|check=unexpected_pair' ;;
+    esac
+    grep "finding" "$work/controller.log" | head -3
+    grep -q "$want" "$work/controller.log" || fail "no finding with $want"
+    grep -q 'rolled_back' "$work/controller.log" || fail "no rolled_back line"
     ;;
   sigterm)
     "$controller" run -f "$work/app/rollout.jsonc" >>"$work/controller.log" 2>&1 &

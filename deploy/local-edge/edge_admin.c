@@ -10,6 +10,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "err.h"
+#include "log.h"
 
 static void
 admin_send(struct evhttp_request *req, int status, cJSON *json)
@@ -214,6 +215,8 @@ edge_admin_handle(struct evhttp_request *req, const char *path, struct edge_stat
 			admin_error(req, HTTP_NOTFOUND, "unknown region");
 			return;
 		}
+		canary_logf(CANARY_LOG_INFO, down ? "region_down" : "region_up", "region %s",
+		            region);
 		{
 			cJSON *o = cJSON_CreateObject();
 

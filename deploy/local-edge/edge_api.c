@@ -293,6 +293,14 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 		api_fail(req, rv, err);
 		goto out;
 	}
+	{
+		struct canary_log_line *l = canary_log_begin(CANARY_LOG_INFO, "upload");
+
+		canary_log_str(l, "worker", script);
+		canary_log_str(l, "version", v->id);
+		canary_log_u64(l, "number", (uint64_t)v->number);
+		canary_log_end(l);
+	}
 	if (api_save(a, err, sizeof(err)) != 0) {
 		api_fail(req, CANARY_EIO, err);
 		goto out;
@@ -333,6 +341,22 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 	if (rv != 0) {
 		api_fail(req, rv, err);
 		goto out;
+	}
+	{
+		/* One line per change, for people reading the edge's log. */
+		struct canary_log_line *l = canary_log_begin(CANARY_LOG_INFO, "deploy");
+		char versions[2 * (EDGE_UUID_LEN + 8)];
+		size_t k = 0;
+
+		for (int i = 0; i < d->n; i++) {
+			k += (size_t)snprintf(versions + k, sizeof(versions) - k, "%s%s@%d",
+			                      i > 0 ? "," : "", d->v[i].version_id,
+			                      d->v[i].percentage);
+		}
+		canary_log_str(l, "worker", script);
+		canary_log_str(l, "deployment", d->id);
+		canary_log_str(l, "versions", versions);
+		canary_log_end(l);
 	}
 	edge_plane_publish(a->plane, script);
 	if (api_save(a, err, sizeof(err)) != 0) {

@@ -19,9 +19,7 @@ struct round_target {
 	 * with version key k-1 (k == 0: no key). NULL when empty. */
 	struct curl_slist **hdrs[2];
 	uint32_t issued;
-	uint32_t done;
-	int warming; /* isr: the warming request is in flight */
-	int warm;    /* isr: the warming request is done */
+	int warm; /* isr: the warming request is done; until then nothing else is sent */
 	struct agent_check_keys keys;
 };
 
@@ -67,8 +65,8 @@ round_free_targets(struct agent_round *r)
 	r->rt = NULL;
 }
 
-/* Parses t's URL; 0, or a canary error naming targets[i].url. host gets the
- * host name (a curl_free'd copy) when hostp is not NULL. */
+/* Parses t's URL into *up (the caller frees it with curl_url_cleanup);
+ * 0, or a canary error naming targets[i].url. Only http and https pass. */
 static int
 round_parse_url(const struct canary_target *t, int i, CURLU **up, char *err, size_t errlen)
 {
@@ -277,9 +275,6 @@ round_next(void *arg, struct agent_request *req)
 		req->tag = t;
 		/* tag_i: key in the low bits, override and warming flags above */
 		req->tag_i = (long)(key + 1) | (ov ? 1L << 16 : 0) | (isr && i == 0 ? 1L << 17 : 0);
-		if (isr && i == 0) {
-			t->warming = 1;
-		}
 		t->issued++;
 		r->cursor = (ti + 1) % n;
 		return 1;
@@ -313,10 +308,8 @@ round_done(void *arg, const struct agent_request *req, const struct agent_result
 	    agent_check_response(t->t, &r->probe.expect, &r->probe.override, &resp,
 	                         resp.key >= 0 ? &t->keys : NULL, &r->report.targets[ti]);
 	if (resp.warming) {
-		t->warming = 0;
 		t->warm = 1;
 	}
-	t->done++;
 	r->finished++;
 	if (r->finished >= r->total) {
 		event_active(r->finish, EV_TIMEOUT, 0);

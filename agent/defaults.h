@@ -13,7 +13,6 @@
 #define AGENT_DEFAULT_CONCURRENCY 16   /* run mode: transfers in flight per round */
 #define AGENT_PROBE_CONCURRENCY   8    /* probe mode: default -c */
 #define AGENT_BODY_CAP            (64 * 1024) /* bytes of a body kept for the body match */
-#define AGENT_HEADER_VALUE_LEN    128         /* bytes of a header value kept (with NUL) */
 #define AGENT_HEADER_CAP          (64 * 1024) /* bytes of all response headers */
 #define AGENT_CONNECT_TIMEOUT_MS  5000 /* connect phase, capped again by the request timeout */
 #define AGENT_MAX_REDIRECTS       5    /* when a request follows redirects */

@@ -107,7 +107,13 @@ static const char main_help[] =
     "POST /__edge/regions/NAME/down, POST /__edge/regions/NAME/up, and\n"
     "POST /__edge/api-faults {\"status\":429,\"count\":2,\"retry_after_s\":1}: the next\n"
     "`count` API requests answer `status` (400..599; Retry-After on a 429), to test the\n"
-    "retries of API clients.\n";
+    "retries of API clients.\n"
+    "\n"
+    "Output: once listening, one line per listener on stdout (`canary-edge: api URL`,\n"
+    "`canary-edge: region NAME URL`, then `canary-edge: ready seed=N`); each upload,\n"
+    "deployment and region change as one log line on stderr.\n"
+    "Exit status: 0 after SIGINT or SIGTERM, 1 for a wrong flag, 2 when the state file\n"
+    "cannot be read or written or a listener cannot start.\n";
 
 struct main_opts {
 	char api_addr[EDGE_NAME_MAX];

@@ -396,7 +396,8 @@ cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, si
 			}
 			c->connect_to[c->n_connect_to++] = v;
 		} else if ((v = cli_value(argc, argv, &i, "--timeout", &missing)) != NULL) {
-			if ((rv = cli_uint("--timeout", v, 1, 600000, &u, err, errlen)) != 0) {
+			if ((rv = cli_uint("--timeout", v, 1, CANARY_MAX_TIMEOUT_MS, &u, err,
+			                   errlen)) != 0) {
 				return rv;
 			}
 			p->timeout_ms = (uint32_t)u;

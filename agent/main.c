@@ -31,6 +31,8 @@
 #define AGENT_EXIT_CHECK 1 /* probe: a check failed; run: could not start */
 #define AGENT_EXIT_USAGE 2
 
+#define PROBE_MAX_FAILURES 8 /* kinds of failure probe_failures can name */
+
 struct probe_state {
 	struct event_base *base;
 	struct timespec t0, t1;
@@ -257,7 +259,7 @@ main_probe(const struct agent_cli *c)
 	struct agent_round_opts ro;
 	struct probe_state st;
 	char err[CANARY_ERRLEN];
-	const char *fails[8];
+	const char *fails[PROBE_MAX_FAILURES];
 	int nfails;
 	int code = AGENT_EXIT_CHECK;
 
@@ -336,7 +338,7 @@ main_probe(const struct agent_cli *c)
 	{
 		const struct canary_target_report *t = &agent_round_report(round)->targets[0];
 		double secs = main_seconds(&st.t0, &st.t1);
-		nfails = probe_failures(t, agent_round_verdicts(round), fails, 8);
+		nfails = probe_failures(t, agent_round_verdicts(round), fails, PROBE_MAX_FAILURES);
 		if (p->json) {
 			if (probe_print_json(p, t, secs, fails, nfails) != 0) {
 				fprintf(stderr, "canary-agent: out of memory\n");

@@ -498,15 +498,16 @@ run_expect(const struct run *r, const struct plan_step *step, struct canary_expe
 
 /* run_health_failed: whether v holds a failing finding that a region still
  * on the old versions cannot cause, so it may be judged before the step has
- * converged: errors, latency, broken affinity, unknown versions, overrides
- * and version keys, body mismatches. Share, unexpected pairs, ISR hit ratio
- * and agent counts wait for convergence. */
+ * converged: errors, latency, broken affinity (a middleware with a known pin
+ * paired with another server), overrides and version keys, body mismatches.
+ * Share, unexpected pairs, unknown versions (the old versions, to the new
+ * expectation), ISR hit ratio and agent counts wait for convergence. */
 static int
 run_health_failed(const struct gate_verdict *v, int *critical)
 {
-	static const char *const checks[] = {
-	    "error_rate",      "p95",      "p99",         "p95_ratio", "p99_ratio", "affinity",
-	    "unknown_version", "override", "version_key", "body"};
+	static const char *const checks[] = {"error_rate", "p95",         "p99",
+	                                     "p95_ratio",  "p99_ratio",   "affinity",
+	                                     "override",   "version_key", "body"};
 	int found = 0;
 
 	*critical = 0;

@@ -271,11 +271,12 @@ case $scenario in
   drift)
     "$controller" run -f "$work/app/rollout.jsonc" >>"$work/controller.log" 2>&1 &
     cpid=$!
+    # While server-0 bakes (nothing a probe sees depends on s1 yet)...
     for _ in $(seq 1 600); do
-      grep -q 'step=middleware-50\|middleware-50 (' "$work/controller.log" && break
+      grep -q 'verdict step=server-0 phase=bake' "$work/controller.log" && break
       sleep 0.1
     done
-    # Someone else deploys the server at 100% of its current first version.
+    # ...someone else deploys the server at 100% of its current first version.
     dep=$(edge_get "/client/v4/accounts/$account/workers/scripts/main-server/deployments")
     first=$(printf '%s' "$dep" | grep -o '"version_id":"[0-9a-f-]*"' | head -1 | cut -d'"' -f4)
     [ -n "$first" ] || fail "no server deployment to drift from"

@@ -13,7 +13,8 @@
 #               setsid (free ports, process groups)
 #   test        build, plus what tests/run.sh runs: cmocka, clang with
 #               libFuzzer, nginx, wrk and hey (benchmarks), Node.js and npm
-#               (the Cloudflare worker tests, wrangler), openssl, curl
+#               (the Cloudflare worker tests, wrangler), openssl, curl, and
+#               jq (the quickstart, which ctest runs too)
 #
 # Node.js and npm may come from elsewhere than Debian (a newer release bundles
 # npm): they are only asked of Debian when the commands are absent.
@@ -30,6 +31,7 @@ test_pkgs=(
   libcmocka-dev
   clang libclang-rt-14-dev llvm
   openssl nginx-light wrk hey nodejs npm procps psmisc iproute2 curl
+  jq util-linux
 )
 
 usage() {

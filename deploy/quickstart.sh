@@ -289,7 +289,7 @@ if [ -z "$api" ] || [ "$n" -ne ${#REGIONS[@]} ]; then
   cat "$work/edge.log" >&2
   die "canary-edge did not start within $START_TIMEOUT_S s"
 fi
-note "API $api (token in $work/edge.log's command line only)"
+note "API $api (bearer token required)"
 for r in "${REGIONS[@]}"; do
   note "region $r ${region_url[$r]} (propagation delay ${DELAY_MS[$r]} ms)"
 done

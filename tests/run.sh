@@ -21,39 +21,8 @@ wrangler_version=4.86.0
 
 log() { printf '== %s\n' "$*"; }
 
-# ---- 1. Debian packages ---------------------------------------------------
-packages=(
-  build-essential cmake pkg-config git ca-certificates
-  libnng-dev libmbedtls-dev libcurl4-openssl-dev libevent-dev libcjson-dev libcmocka-dev
-  clang libclang-rt-14-dev llvm
-  openssl nginx-light wrk hey nodejs npm procps psmisc iproute2 curl
-)
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$p")
-  fi
-done
-if ((${#missing[@]})); then
-  # Node.js may come from elsewhere than Debian (a newer release bundles npm):
-  # only ask Debian for nodejs/npm when the commands are absent.
-  filtered=()
-  for p in "${missing[@]}"; do
-    case $p in
-      nodejs) command -v node >/dev/null || filtered+=("$p") ;;
-      npm) command -v npm >/dev/null || filtered+=("$p") ;;
-      *) filtered+=("$p") ;;
-    esac
-  done
-  missing=("${filtered[@]+"${filtered[@]}"}")
-fi
-if ((${#missing[@]})); then
-  log "installing Debian packages: ${missing[*]}"
-  sudo=""
-  if [ "$(id -u)" -ne 0 ]; then sudo=sudo; fi
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# ---- 1. Debian packages: the "test" profile of deploy/install-deps.sh -------
+bash "$top/deploy/install-deps.sh" test
 
 # ---- 2. wrangler, for the tests that drive the real CLI --------------------
 wrangler_dir="$cache/wrangler-$wrangler_version"
@@ -90,16 +59,22 @@ fi
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   log "build fuzz targets (clang, libFuzzer, ASan, UBSan)"
   CC=clang cmake -S . -B "$build-fuzz" -DCANARY_FUZZ=ON -DCANARY_TESTS=OFF >/dev/null
-  cmake --build "$build-fuzz" -j2 --target fuzz_all
-  for target in "$build-fuzz"/tests/fuzz/fuzz_*; do
-    [ -x "$target" ] || continue
+  cmake --build "$build-fuzz" -j2 --target fuzz_all fuzz_edge_multipart
+  # Every fuzz_* executable of the build: proto's and the controller's under
+  # tests/fuzz, canary-edge's multipart parser under deploy/local-edge.
+  mapfile -t targets < <(find "$build-fuzz" -maxdepth 4 -type f -executable -name 'fuzz_*' \
+                           -not -path '*/CMakeFiles/*' | sort)
+  ((${#targets[@]})) || { echo "no fuzz targets were built" >&2; exit 1; }
+  for target in "${targets[@]}"; do
     name=$(basename "$target")
-    seeds="$top/tests/fuzz/corpus/${name#fuzz_}"
     work="$build-fuzz/corpus/${name#fuzz_}"
     mkdir -p "$work"
+    dirs=("$work")
+    seeds="$top/tests/fuzz/corpus/${name#fuzz_}"
+    [ -d "$seeds" ] && dirs+=("$seeds")
     log "fuzz $name for ${fuzz_seconds}s"
     "$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-      -artifact_prefix="$build-fuzz/$name-" "$work" "$seeds" 2>"$build-fuzz/$name.log" || {
+      -artifact_prefix="$build-fuzz/$name-" "${dirs[@]}" 2>"$build-fuzz/$name.log" || {
       tail -50 "$build-fuzz/$name.log"; exit 1; }
     grep -E 'stat::number_of_executed_units' "$build-fuzz/$name.log" || true
   done

@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# crash_e2e.sh: kill -9 canary-controller, canary-edge or an agent in the
+# middle of a rollout and prove the rollout still ends promoted (exit 0) or
+# rolled back (exit 3), never stuck, with the skew invariant held in every
+# region at every moment of the edge's timeline.
+#
+#   crash_e2e.sh SCENARIO CONTROLLER AGENT EDGE CHECKER WATCH PROXY FAKE
+#
+# Controller kills land right after the Nth journal record of a type
+# (crash_watch), or at seeded random moments; `canary-controller resume`
+# then carries on from the journal and the platform's real state.
+#
+# Scenarios (plan: server-0, middleware-50, middleware-100, server-100):
+#   after-start            before preflight read anything: resume finds no
+#                          versions (exit 1, nothing changed); a new run promotes
+#   after-versions         uploads done, no step applied: resume promotes
+#   after-upload-intent    the first upload may or may not have happened:
+#                          resume rolls back (exit 3; nothing was deployed)
+#   after-deploy-intent    the middleware-50 deploy in flight: resume promotes
+#   after-deploy-result    middleware-100 applied, not yet baked: resume promotes
+#   after-step             middleware-50 applied, converging: resume promotes
+#   after-rollback         a bad build: killed as the rollback starts; resume
+#                          finishes it (exit 3)
+#   after-rollback-intent  a bad build: killed during a rollback move; exit 3
+#   after-end              killed after the end record: resume reports the
+#                          outcome (exit 0) without touching anything
+#   random-1|random-2      three kills at seeded random moments (a good build,
+#                          then a bad one); resume until it ends
+#   edge-restart           canary-edge killed mid-bake and restarted on its
+#                          state file: ends 0 or 3, invariant across both lives
+#   agent-restart          one region's agent killed mid-bake, back 2 s later:
+#                          inconclusive rounds within inconclusive_limit (6):
+#                          promoted
+#   agent-lost             the same with inconclusive_limit 1: rolled back
+set -euo pipefail
+
+scenario=$1
+controller=$2
+agent=$3
+edge=$4
+checker=$5
+watch=$6
+proxy=$7
+fake=$8
+# shellcheck source=crash_lib.sh
+. "$(dirname "$0")/crash_lib.sh"
+
+lib_init
+
+bad_build='"CANARY_EDGE_ERROR_RATE": "0.5",'
+case $scenario in
+after-rollback | after-rollback-intent | random-2) LIB_FAULT_VARS=$bad_build ;;
+agent-restart)
+	LIB_BAKE=6
+	LIB_INCONCLUSIVE_LIMIT=6
+	;;
+agent-lost)
+	LIB_BAKE=6
+	LIB_INCONCLUSIVE_LIMIT=1
+	;;
+edge-restart) LIB_BAKE=5 ;;
+esac
+lib_setup
+
+# lib_finish: resume until the rollout ends. A journal with no "versions"
+# record after its last "start" holds nothing to resume (exit 1, nothing
+# changed): a new run starts the rollout again.
+finish() {
+	lib_controller resume
+	if [ $rc -eq 1 ]; then
+		grep -q '"type":"versions"' "$journal" &&
+			lib_fail "resume: exit 1 on a journal that holds the versions"
+		lib_expect_production initial
+		lib_log "resume: nothing to resume (no versions recorded), production untouched; run again"
+		lib_controller run
+	fi
+}
+
+# end_with CODE...: rc is one of the codes; production and the timeline
+# agree with it.
+end_with() {
+	local ok=0 c
+	for c in "$@"; do [ "$rc" -eq "$c" ] && ok=1; done
+	[ $ok = 1 ] || lib_fail "expected exit $*, got $rc"
+	lib_log "ended with exit $rc"
+	lib_expect_production "$(lib_final_for "$rc")"
+	lib_check_timeline "$(lib_final_for "$rc")"
+	lib_controller status
+	[ $rc -eq 0 ] || lib_fail "status after the end: exit $rc"
+	grep -q '^outcome:' "$work/controller.log" || lib_fail "status shows no outcome"
+}
+
+# wait_log PATTERN: the controller's log shows it (at most 60 s).
+wait_log() {
+	for _ in $(seq 1 600); do
+		grep -q "$1" "$work/controller.log" && return 0
+		kill -0 "$cpid" 2>/dev/null || lib_fail "the controller ended before \"$1\""
+		sleep 0.1
+	done
+	lib_fail "no \"$1\" in the controller log within 60 s"
+}
+
+case $scenario in
+after-start)
+	lib_kill_at run start 1
+	finish
+	end_with 0
+	;;
+after-versions)
+	lib_kill_at run versions 2
+	finish
+	end_with 0
+	;;
+after-upload-intent)
+	lib_kill_at run intent 1
+	finish
+	end_with 3
+	;;
+after-deploy-intent)
+	lib_kill_at run intent 4
+	finish
+	end_with 0
+	;;
+after-deploy-result)
+	lib_kill_at run result 5
+	finish
+	end_with 0
+	;;
+after-step)
+	lib_kill_at run step 3
+	finish
+	end_with 0
+	;;
+after-rollback)
+	lib_kill_at run rollback 1
+	finish
+	end_with 3
+	grep -q 'resuming an interrupted rollback' "$work/controller.log" ||
+		lib_fail "resume did not finish the interrupted rollback"
+	;;
+after-rollback-intent)
+	# intents 1-2 upload, 3 server-0, 4 middleware-50; the bad build fails
+	# its first bake round, so intent 5 is the first rollback move.
+	lib_kill_at run intent 5
+	grep -q '"type":"rollback"' "$journal" || lib_fail "intent 5 came before any rollback"
+	finish
+	end_with 3
+	;;
+after-end)
+	lib_controller_bg run
+	set +e
+	"$watch" "$journal" end 1 90000 "$cpid" >/dev/null
+	wait "$cpid"
+	first=$?
+	set -e
+	[ $first -eq 0 ] || [ $first -eq 137 ] || lib_fail "run: exit $first"
+	before=$(wc -l <"$journal")
+	finish
+	[ $rc -eq 0 ] || lib_fail "resume of a promoted rollout: exit $rc"
+	grep -q 'ended: promoted' "$work/controller.log" || lib_fail "resume did not report the outcome"
+	[ "$(wc -l <"$journal")" -eq "$before" ] || lib_fail "resume of an ended rollout wrote to the journal"
+	end_with 0
+	;;
+random-1 | random-2)
+	seed=$((${scenario#random-} * 7919))
+	RANDOM=$seed
+	lib_log "seed $seed"
+	cmd=run
+	for k in 1 2 3; do
+		delay_ms=$((500 + RANDOM % 6000))
+		lib_controller_bg "$cmd"
+		lib_log "kill $k: $cmd, kill -9 after ${delay_ms} ms"
+		sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))"
+		if kill -9 "$cpid" 2>/dev/null; then
+			lib_log "killed at record $(wc -l <"$journal" 2>/dev/null || echo 0): $(tail -n 1 "$journal" 2>/dev/null | cut -c1-120)"
+		fi
+		set +e
+		wait "$cpid"
+		set -e
+		cmd=resume
+		# Nothing recorded to resume from: start again.
+		grep -q '"type":"versions"' "$journal" 2>/dev/null || cmd=run
+	done
+	if [ $cmd = run ]; then lib_controller run; else finish; fi
+	if [ "$scenario" = random-2 ]; then end_with 3; else end_with 0 3; fi
+	;;
+edge-restart)
+	lib_controller_bg run
+	wait_log 'converged step=middleware-50'
+	lib_save_timeline
+	kill -9 "$edge_pid"
+	wait "$edge_pid" 2>/dev/null || true
+	lib_log "canary-edge killed -9 while middleware-50 bakes"
+	sleep 1.5
+	lib_start_edge
+	lib_log "canary-edge restarted from its state file"
+	lib_wait_controller
+	end_with 0 3
+	;;
+agent-restart | agent-lost)
+	lib_controller_bg run
+	wait_log 'converged step=middleware-50'
+	kill -9 "${lib_agent_pid[weur]}"
+	lib_log "agent-weur killed -9 while middleware-50 bakes"
+	if [ "$scenario" = agent-restart ]; then sleep 2; else sleep 4; fi
+	lib_start_agent weur
+	lib_log "agent-weur restarted"
+	lib_wait_controller
+	grep -q 'region=weur verdict=INCONCLUSIVE' "$work/controller.log" ||
+		lib_fail "no inconclusive round for the missing region"
+	if [ "$scenario" = agent-restart ]; then end_with 0; else end_with 3; fi
+	;;
+*)
+	lib_fail "unknown scenario"
+	;;
+esac
+lib_log "ok"

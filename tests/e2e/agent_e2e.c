@@ -475,8 +475,8 @@ test_deadline_gives_partial_report(void **state)
 	t0 = now_ms();
 	assert_int_equal(survey(&p, &rep), 1);
 	/* The report comes before the deadline (the agent keeps a margin to
-	 * send it; 300 ms of scheduling noise allowed), marked partial. */
-	assert_true(now_ms() - t0 < p.deadline_ms + 300);
+	 * send it; 400 ms of scheduling noise allowed), marked partial. */
+	assert_true(now_ms() - t0 < p.deadline_ms + 400);
 	assert_int_equal(rep.partial, 1);
 	assert_true(rep.targets[0].sent < 8);
 	canary_report_free(&rep);

@@ -8,6 +8,8 @@
 #   client.pem client.key         signed by ca
 #   other-ca.pem other-ca.key     a second, unrelated CA
 #   other.pem other.key           signed by other-ca (must be refused)
+#   other-server.pem other-server.key  signed by other-ca, for 127.0.0.1 (an
+#                                 impostor listener: must be refused)
 # EC P-256 keys: quick to make, supported by mbedTLS.
 set -eu
 dir=$1
@@ -28,3 +30,4 @@ sign() { # name ca subject ext
 sign server ca /CN=127.0.0.1 server.ext
 sign client ca /CN=canary-agent client.ext
 sign other other-ca /CN=canary-agent client.ext
+sign other-server other-ca /CN=127.0.0.1 server.ext

@@ -30,7 +30,7 @@
 #include "err.h"
 #include "link.h"
 
-#define SURVEY_MS 1500 /* how long a surveyor waits for an answer */
+#define SURVEY_MS 1000 /* how long a surveyor waits for an answer */
 
 static char certdir[64];
 
@@ -184,19 +184,25 @@ tls_files(struct canary_tls_files *t, char bufs[3][128], const char *cert, const
 
 /* The controller side listens with the server certificate. */
 static void
-open_surveyor(struct pair *p, const char *url)
+open_surveyor_as(struct pair *p, const char *url, const char *cert, const char *key)
 {
 	struct canary_tls_files t;
 	char bufs[3][128];
 	char err[CANARY_ERRLEN];
 
-	tls_files(&t, bufs, "server.pem", "server.key", "ca.pem");
+	tls_files(&t, bufs, cert, key, "ca.pem");
 	assert_int_equal(nng_surveyor0_open(&p->surveyor), 0);
 	assert_int_equal(nng_socket_set_ms(p->surveyor, NNG_OPT_SURVEYOR_SURVEYTIME, SURVEY_MS), 0);
 	int rv = canary_link_listen(p->surveyor, url, 0, &t, err, sizeof(err));
 	if (rv != 0) {
 		fail_msg("listen: %s", err);
 	}
+}
+
+static void
+open_surveyor(struct pair *p, const char *url)
+{
+	open_surveyor_as(p, url, "server.pem", "server.key");
 }
 
 /* The respondent's side: answers one survey with "pong", on its own thread. */
@@ -313,6 +319,57 @@ test_client_without_cert_refused(void **state)
 	assert_int_equal(nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg), 0);
 	assert_int_equal(nng_dialer_start(d, NNG_FLAG_NONBLOCK), 0);
 	nng_tls_config_free(cfg);
+	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
+	assert_int_equal(survey_once(&p, 2), -1);
+	pthread_join(thr, NULL);
+	nng_close(p.respondent);
+	nng_close(p.surveyor);
+}
+
+static void
+test_server_from_other_ca_refused(void **state)
+{
+	struct pair p;
+	struct canary_tls_files t;
+	char bufs[3][128];
+	char url[64];
+	char err[CANARY_ERRLEN];
+	pthread_t thr;
+
+	(void)state;
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
+	/* An impostor controller: a certificate for the right address that the
+	 * agent's CA did not sign. */
+	open_surveyor_as(&p, url, "other-server.pem", "other-server.key");
+	tls_files(&t, bufs, "client.pem", "client.key", "ca.pem");
+	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
+	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 2 * SURVEY_MS), 0);
+	assert_int_equal(canary_link_dial(p.respondent, url, 0, &t, err, sizeof(err)), 0);
+	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
+	assert_int_equal(survey_once(&p, 2), -1);
+	pthread_join(thr, NULL);
+	nng_close(p.respondent);
+	nng_close(p.surveyor);
+}
+
+static void
+test_server_for_another_name_refused(void **state)
+{
+	struct pair p;
+	struct canary_tls_files t;
+	char bufs[3][128];
+	char url[64];
+	char err[CANARY_ERRLEN];
+	pthread_t thr;
+
+	(void)state;
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
+	/* Signed by the right CA, but naming "canary-agent", not 127.0.0.1. */
+	open_surveyor_as(&p, url, "client.pem", "client.key");
+	tls_files(&t, bufs, "client.pem", "client.key", "ca.pem");
+	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
+	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 2 * SURVEY_MS), 0);
+	assert_int_equal(canary_link_dial(p.respondent, url, 0, &t, err, sizeof(err)), 0);
 	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
 	assert_int_equal(survey_once(&p, 2), -1);
 	pthread_join(thr, NULL);
@@ -502,6 +559,8 @@ main(void)
 	    cmocka_unit_test(test_mutual_tls_round_trip),
 	    cmocka_unit_test(test_client_from_other_ca_refused),
 	    cmocka_unit_test(test_client_without_cert_refused),
+	    cmocka_unit_test(test_server_from_other_ca_refused),
+	    cmocka_unit_test(test_server_for_another_name_refused),
 	    cmocka_unit_test(test_dial_before_listener_reconnects),
 	    cmocka_unit_test(test_receive_cap),
 	    cmocka_unit_test(test_evq_order_and_thread),

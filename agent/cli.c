@@ -19,7 +19,8 @@ const char agent_cli_usage[] =
     "                   [--expect-middleware ID] [--expect-server ID]\n"
     "                   [--connect-to HOST:PORT:ADDR:PORT]... [--json] [--timeout MS]\n"
     "                   [--method GET|HEAD] [--body-match TEXT] [--follow-redirects]\n"
-    "                   [--duration SECONDS]\n"
+    "                   [--duration SECONDS] [--middleware-header NAME]\n"
+    "                   [--server-header NAME] [--cache-header NAME]\n"
     "\n"
     "run: a long-running probe in one region; answers the controller's surveys over nng.\n"
     "  URLs are tls+tcp://HOST:PORT (mutual TLS with --cert, --key and --ca); tcp:// and\n"
@@ -206,6 +207,27 @@ cli_uuid(const char *flag, const char *v, char *err, size_t errlen)
 	if (!canary_is_uuid(v)) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "%s: expected a version id (UUID), got \"%.64s\"", flag, v);
+	}
+	return 0;
+}
+
+/* An HTTP header name: 1..CANARY_HEADER_NAME_LEN-1 token characters. */
+static int
+cli_header_name(const char *flag, const char *v, char *err, size_t errlen)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || n >= CANARY_HEADER_NAME_LEN) {
+		return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected 1..%d characters",
+		                   flag, CANARY_HEADER_NAME_LEN - 1);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", c) != NULL)) {
+			return canary_errf(err, errlen, CANARY_EINVAL,
+			                   "%s \"%.64s\": not an HTTP header name", flag, v);
+		}
 	}
 	return 0;
 }
@@ -407,6 +429,22 @@ cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, si
 				return rv;
 			}
 			p->duration_s = (uint32_t)u;
+		} else if ((v = cli_value(argc, argv, &i, "--middleware-header", &missing)) !=
+		           NULL) {
+			if ((rv = cli_header_name("--middleware-header", v, err, errlen)) != 0) {
+				return rv;
+			}
+			p->middleware_header = v;
+		} else if ((v = cli_value(argc, argv, &i, "--server-header", &missing)) != NULL) {
+			if ((rv = cli_header_name("--server-header", v, err, errlen)) != 0) {
+				return rv;
+			}
+			p->server_header = v;
+		} else if ((v = cli_value(argc, argv, &i, "--cache-header", &missing)) != NULL) {
+			if ((rv = cli_header_name("--cache-header", v, err, errlen)) != 0) {
+				return rv;
+			}
+			p->cache_header = v;
 		} else if ((v = cli_value(argc, argv, &i, "--method", &missing)) != NULL) {
 			if (strcmp(v, "GET") != 0 && strcmp(v, "HEAD") != 0) {
 				return canary_errf(err, errlen, CANARY_EINVAL,

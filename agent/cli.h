@@ -11,7 +11,8 @@
  *                    [--expect-middleware ID] [--expect-server ID]
  *                    [--connect-to HOST:PORT:ADDR:PORT]... [--json] [--timeout MS]
  *                    [--method GET|HEAD] [--body-match TEXT] [--follow-redirects]
- *                    [--duration SECONDS]
+ *                    [--duration SECONDS] [--middleware-header NAME]
+ *                    [--server-header NAME] [--cache-header NAME]
  *
  * Strings in the parsed structs point into argv.
  */
@@ -59,6 +60,9 @@ struct agent_cli_probe {
 	uint32_t timeout_ms;
 	const char *method;
 	const char *body_match;
+	const char *middleware_header; /* NULL: x-canary-middleware-version */
+	const char *server_header;     /* NULL: x-canary-server-version */
+	const char *cache_header;      /* NULL: x-opennext-cache */
 	int follow;          /* --follow-redirects: probe mode only (no allowlist there) */
 	uint32_t duration_s; /* > 0: stop after this long (n defaults to no limit) */
 };

@@ -287,6 +287,18 @@ main_probe(const struct agent_cli *c)
 	probe.phase = CANARY_PHASE_CHECK;
 	probe.targets = &target;
 	probe.n_targets = 1;
+	/* Empty names fall back to the defaults in agent_round_start. */
+	if (p->middleware_header != NULL) {
+		snprintf(probe.headers.middleware_version, CANARY_HEADER_NAME_LEN, "%s",
+		         p->middleware_header);
+	}
+	if (p->server_header != NULL) {
+		snprintf(probe.headers.server_version, CANARY_HEADER_NAME_LEN, "%s",
+		         p->server_header);
+	}
+	if (p->cache_header != NULL) {
+		snprintf(probe.headers.cache, CANARY_HEADER_NAME_LEN, "%s", p->cache_header);
+	}
 	if (p->expect_middleware != NULL) {
 		snprintf(probe.expect.middleware[0].id, CANARY_UUID_LEN, "%s",
 		         p->expect_middleware);

@@ -203,6 +203,24 @@ test_probe_parse(void **state)
 	assert_string_equal(cli.probe.expect_middleware, M0);
 	assert_null(cli.probe.expect_server);
 
+	const char *hdr[] = {"probe",
+	                     "http://x.example/",
+	                     "--middleware-header",
+	                     "x-mw",
+	                     "--server-header=x-srv",
+	                     "--cache-header",
+	                     "cf-cache-status",
+	                     NULL};
+	assert_int_equal(parse(hdr), 0);
+	assert_string_equal(cli.probe.middleware_header, "x-mw");
+	assert_string_equal(cli.probe.server_header, "x-srv");
+	assert_string_equal(cli.probe.cache_header, "cf-cache-status");
+	const char *badhdr[] = {"probe", "http://x.example/", "--cache-header", "x cache", NULL};
+	assert_int_equal(parse(badhdr), CANARY_EINVAL);
+	assert_non_null(strstr(err, "header name"));
+	const char *badhdr2[] = {"probe", "http://x.example/", "--server-header", "x:y", NULL};
+	assert_int_equal(parse(badhdr2), CANARY_EINVAL);
+
 	const char *d[] = {"probe", "http://x.example/", "--duration", "5", NULL};
 	assert_int_equal(parse(d), 0);
 	assert_int_equal(cli.probe.duration_s, 5);

@@ -20,6 +20,9 @@
 #   wrangler-promote|wrangler-fault
 #                           the same with the wrangler deployer and the real wrangler
 #   check                   `check` on a healthy production (exit 0), then with a region down (exit 1)
+#   detect                  the detection benchmark (tests/bench/controller_detect_bench.sh):
+#                           a region goes down while middleware-100 bakes; prints the time
+#                           from the fault to the controller's rollback decision
 set -euo pipefail
 
 scenario=$1
@@ -150,6 +153,10 @@ steps='"server-0", "middleware-50", "middleware-100", "server-100"'
 bake=3
 case $scenario in
   sigterm | drift) bake=6 ;;
+  detect)
+    # A long bake on middleware-100, the step the fault interrupts.
+    steps='"server-0", "middleware-50", { "step": "middleware-100", "bake_s": 30 }, "server-100"'
+    ;;
 esac
 if [[ $scenario == wrangler-* ]]; then
   deployer="{ \"kind\": \"wrangler\", \"command\": [\"$wrangler\"], \"timeout_s\": 120 }"
@@ -299,6 +306,29 @@ case $scenario in
     curl -fsS -X POST -H "Authorization: Bearer $token" "$api/__edge/regions/weur/down" >/dev/null
     run_controller check
     [ $rc -eq 1 ] || fail "check with a region down: expected 1, got $rc"
+    ;;
+  detect)
+    "$controller" run -f "$work/app/rollout.jsonc" >>"$work/controller.log" 2>&1 &
+    cpid=$!
+    for _ in $(seq 1 900); do
+      grep -q 'verdict step=middleware-100 phase=bake' "$work/controller.log" && break
+      sleep 0.1
+    done
+    grep -q 'verdict step=middleware-100 phase=bake' "$work/controller.log" ||
+      fail "middleware-100 never baked"
+    t0=$(date +%s%3N)
+    curl -fsS -X POST -H "Authorization: Bearer $token" "$api/__edge/regions/weur/down" >/dev/null
+    set +e
+    wait "$cpid"
+    rc=$?
+    set -e
+    [ $rc -eq 3 ] || fail "region down: expected exit 3 (rolled back), got $rc"
+    # The rollback decision's log line carries its own time stamp.
+    ts=$(grep -m1 ' rollback reason=' "$work/controller.log" | cut -d' ' -f1)
+    t1=$(date -d "$ts" +%s%3N)
+    grep -m1 ' rollback reason=' "$work/controller.log"
+    echo "detection: $((t1 - t0)) ms from the fault to the rollback decision" \
+      "($(awk "BEGIN { printf \"%.2f\", ($t1 - $t0) / 1000 }") probe intervals of 1 s)"
     ;;
   *)
     fail "unknown scenario"

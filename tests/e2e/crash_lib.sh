@@ -46,7 +46,7 @@ lib_cleanup() {
 			tail -n 80 "$f"
 		done
 	fi
-	rm -rf "$work"
+	[ -n "${LIB_KEEP:-}" ] || rm -rf "$work"
 	exit $rc
 }
 
@@ -57,11 +57,12 @@ lib_init() {
 }
 
 # lib_free_port: a TCP port on 127.0.0.1 nobody listens on, drawn at random
-# from 20000..59999 (the kernel's ephemeral range starts above on Debian).
+# below the kernel's ephemeral range (32768.. on Linux), so no outgoing
+# connection of a parallel test can be holding it.
 lib_free_port() {
 	local p
 	for _ in $(seq 1 200); do
-		p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		p=$((20000 + RANDOM % 12000))
 		if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
 			echo "$p"
 			return 0
@@ -92,30 +93,38 @@ lib_certs() {
 
 # ---- canary-edge ------------------------------------------------------------
 lib_edge_ports() {
-	local r
 	token=crash-token-$$
 	account=crash-account
-	api_port=$(lib_free_port)
+	api_port=0
 	declare -gA region_port
-	for r in "${lib_regions[@]}"; do region_port[$r]=$(lib_free_port); done
-	api="http://127.0.0.1:$api_port"
-	LIB_API_BASE=${LIB_API_BASE:-$api}
+	local r
+	for r in "${lib_regions[@]}"; do region_port[$r]=0; done
 }
 
-# lib_start_edge: starts canary-edge on the ports of lib_edge_ports, with its
-# state file (a restart reloads it). Sets edge_pid.
+# lib_start_edge: starts canary-edge with its state file (a restart reloads
+# it). The first start lets the kernel pick every port (0) and reads them
+# from the log; a restart binds the same ones again. Sets edge_pid, api.
 lib_start_edge() {
 	local args=() r n
 	for r in "${lib_regions[@]}"; do
 		args+=(--region "$r=127.0.0.1:${region_port[$r]}" --delay "$r=${lib_delay[$r]}")
 	done
-	n=$(grep -c "canary-edge: ready" "$work/edge.log" 2>/dev/null || true)
+	n=$(cat "$work/edge.log" 2>/dev/null | grep -c "canary-edge: ready" || true)
 	"$edge" --api "127.0.0.1:$api_port" "${args[@]}" --token "$token" \
 		--state "$work/edge-state.json" --isr / >>"$work/edge.log" 2>&1 &
 	edge_pid=$!
 	lib_pids+=("$edge_pid")
 	for _ in $(seq 1 100); do
-		[ "$(grep -c "canary-edge: ready" "$work/edge.log")" -gt "${n:-0}" ] && return 0
+		if [ "$(grep -c "canary-edge: ready" "$work/edge.log")" -gt "${n:-0}" ]; then
+			api_port=$(sed -n 's|^canary-edge: api http://127.0.0.1:||p' "$work/edge.log" | tail -n 1)
+			for r in "${lib_regions[@]}"; do
+				region_port[$r]=$(sed -n "s|^canary-edge: region $r http://127.0.0.1:||p" \
+					"$work/edge.log" | tail -n 1)
+			done
+			api="http://127.0.0.1:$api_port"
+			LIB_API_BASE=${LIB_API_BASE:-$api}
+			return 0
+		fi
 		kill -0 "$edge_pid" 2>/dev/null || break
 		sleep 0.1
 	done

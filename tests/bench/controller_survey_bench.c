@@ -8,13 +8,14 @@
  * loopback (the --insecure transport), answering every probe with a canned
  * report for the probe's round (two targets, a filled latency histogram).
  * The parent is the controller side: the real survey module on a libevent
- * loop, and gate aggregation is not part of this program (see the figures
- * printed: fan-out, fan-in and strict decoding of every report).
+ * loop (fan-out, fan-in, strict decoding of every report), then the gate
+ * module (gate.h): every report merged into its region, the round judged.
  *
- * Prints, per round, the time from send to the last report and the reports
- * received; then the median and worst round and the parent's peak RSS
- * (getrusage ru_maxrss). Never fails on speed: it exits non-zero only when
- * the set-up fails or a round loses reports.
+ * Prints, per round, the time from send to the last report, the time to
+ * merge and judge, and the reports received; then the median and worst
+ * round (survey plus merge and judge) and the parent's peak RSS (getrusage
+ * ru_maxrss). Never fails on speed: it exits non-zero only when the set-up
+ * fails or a round loses reports.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -36,6 +37,7 @@
 #include <nng/protocol/survey0/respond.h>
 
 #include "err.h"
+#include "gate.h"
 #include "log.h"
 #include "msg.h"
 #include "survey.h"
@@ -197,17 +199,54 @@ run_agents(const char *url, int n)
 struct bench_round {
 	int done;
 	struct survey_result res;
+	const struct canary_probe *probe;
+	int64_t judge_us;
+	int merged;
+	enum gate_result verdict;
 };
 
+static const struct gate_region bench_regions[BENCH_REGIONS] = {
+    {.name = "region-0", .min_agents = 1},
+    {.name = "region-1", .min_agents = 1},
+    {.name = "region-2", .min_agents = 1},
+};
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The round's reports merged per region and judged, as the driver does. */
 static void
 on_round(struct survey_result *res, void *arg)
 {
 	struct bench_round *b = arg;
+	struct gate_round *g = NULL;
+	struct gate_policy policy;
+	struct gate_verdict v;
+	char err[CANARY_ERRLEN];
+	int64_t t0 = now_us();
 
 	b->done = 1;
 	b->res.rv = res->rv;
 	b->res.stats = res->stats;
 	b->res.n_reports = res->n_reports;
+	gate_policy_default(&policy);
+	if (gate_round_new(b->probe, bench_regions, BENCH_REGIONS, &g, err, sizeof(err)) != 0) {
+		fprintf(stderr, "bench: gate round: %s\n", err);
+		return;
+	}
+	for (int i = 0; i < res->n_reports; i++) {
+		b->merged += gate_round_add(g, &res->reports[i], err, sizeof(err)) == 0;
+	}
+	gate_judge(g, NULL, &policy, &v);
+	b->verdict = v.result;
+	gate_round_free(g);
+	b->judge_us = now_us() - t0;
 }
 
 static int
@@ -353,6 +392,7 @@ main(int argc, char **argv)
 		struct bench_round b;
 
 		memset(&b, 0, sizeof(b));
+		b.probe = &p;
 		p.round = (uint64_t)i + 1;
 		if (survey_round(s, &p, on_round, &b, err, sizeof(err)) != 0) {
 			fprintf(stderr, "bench: round %d: %s\n", i + 1, err);
@@ -362,12 +402,14 @@ main(int argc, char **argv)
 		while (!b.done) {
 			event_base_loop(base, EVLOOP_ONCE);
 		}
-		times[i] = b.res.stats.elapsed_us;
-		printf("round %d: %d reports of %d agents (%d now) in %.1f ms%s (malformed %d)\n",
+		times[i] = b.res.stats.elapsed_us + b.judge_us;
+		printf("round %d: %d reports of %d agents (%d now) in %.1f ms%s (malformed %d); "
+		       "merged %d, judged %s in %.1f ms\n",
 		       i + 1, b.res.n_reports, b.res.stats.agents, survey_agents(s),
 		       (double)b.res.stats.elapsed_us / 1000.0,
-		       b.res.stats.timed_out ? " (hit the deadline)" : "", b.res.stats.malformed);
-		if (b.res.rv != 0 || b.res.n_reports != n_agents) {
+		       b.res.stats.timed_out ? " (hit the deadline)" : "", b.res.stats.malformed,
+		       b.merged, gate_result_name(b.verdict), (double)b.judge_us / 1000.0);
+		if (b.res.rv != 0 || b.res.n_reports != n_agents || b.merged != n_agents) {
 			rc = 1;
 		}
 	}
@@ -375,7 +417,8 @@ main(int argc, char **argv)
 		qsort(times, (size_t)n_rounds, sizeof(times[0]), cmp_i64);
 		getrusage(RUSAGE_SELF, &ru);
 		printf(
-		    "survey round with %d agents: median %.1f ms, worst %.1f ms over %d rounds\n",
+		    "survey round with %d agents (fan-out, fan-in, decode, merge, judge): median "
+		    "%.1f ms, worst %.1f ms over %d rounds\n",
 		    n_agents, (double)times[n_rounds / 2] / 1000.0,
 		    (double)times[n_rounds - 1] / 1000.0, n_rounds);
 		printf("controller peak RSS: %.1f MiB\n", (double)ru.ru_maxrss / 1024.0);

@@ -32,7 +32,7 @@ if [ "$(nproc)" -lt 2 ]; then
   exit 1
 fi
 
-work=$(mktemp -d /tmp/canary-agent-bench-XXXXXX)
+work=$(mktemp -d /tmp/agent-vs-wrk.XXXXXX)
 nginx_pid=""
 cleanup() {
   if [ -n "$nginx_pid" ]; then kill "$nginx_pid" 2>/dev/null || true; wait "$nginx_pid" 2>/dev/null || true; fi

@@ -293,7 +293,7 @@ setup(void **state)
 
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(e2e.dir, sizeof(e2e.dir), "/tmp/canary-agent-e2e-XXXXXX");
+	snprintf(e2e.dir, sizeof(e2e.dir), "/tmp/agent-e2e.XXXXXX");
 	assert_non_null(mkdtemp(e2e.dir));
 	snprintf(cmd, sizeof(cmd), "sh %s %s", CANARY_CERTS_SCRIPT, e2e.dir);
 	assert_int_equal(system(cmd), 0);

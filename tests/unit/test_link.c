@@ -52,7 +52,7 @@ make_certs(void **state)
 	char script[384];
 	(void)state;
 	certs_script(script, sizeof(script));
-	snprintf(certdir, sizeof(certdir), "/tmp/canary-test-link-XXXXXX");
+	snprintf(certdir, sizeof(certdir), "/tmp/link-test.XXXXXX");
 	assert_non_null(mkdtemp(certdir));
 	snprintf(cmd, sizeof(cmd), "sh %s %s", script, certdir);
 	assert_int_equal(system(cmd), 0);

@@ -38,6 +38,7 @@
 #
 # Exit status: 0 when the good build was promoted and the bad one rolled back
 # (canary-controller's exit codes 0 and 3), 1 otherwise, 130 on Ctrl-C.
+
 # Trap handlers (cleanup, on_interrupt) are called indirectly.
 # shellcheck disable=SC2317
 set -euo pipefail

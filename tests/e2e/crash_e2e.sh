@@ -22,6 +22,11 @@
 #   after-rollback         a bad build: killed as the rollback starts; resume
 #                          finishes it (exit 3)
 #   after-rollback-intent  a bad build: killed during a rollback move; exit 3
+#   after-resume           killed during a step, then the resume killed right
+#                          after its own "resume" record: a second resume
+#                          promotes
+#   after-rollback-verified  a bad build: killed between the verified rollback
+#                          and the end record; resume verifies again (exit 3)
 #   after-end              killed after the end record: resume reports the
 #                          outcome (exit 0) without touching anything
 #   random-1|random-2      three kills at seeded random moments (a good build,
@@ -49,7 +54,9 @@ lib_init
 
 bad_build='"CANARY_EDGE_ERROR_RATE": "0.5",'
 case $scenario in
-after-rollback | after-rollback-intent | random-2) LIB_FAULT_VARS=$bad_build ;;
+after-rollback | after-rollback-intent | after-rollback-verified | random-2)
+	LIB_FAULT_VARS=$bad_build
+	;;
 agent-restart)
 	LIB_BAKE=6
 	LIB_INCONCLUSIVE_LIMIT=6
@@ -143,6 +150,18 @@ after-rollback-intent)
 	# its first bake round, so intent 5 is the first rollback move.
 	lib_kill_at run intent 5
 	grep -q '"type":"rollback"' "$journal" || lib_fail "intent 5 came before any rollback"
+	finish
+	end_with 3
+	;;
+after-resume)
+	lib_kill_at run step 3
+	lib_kill_at resume resume 1
+	finish
+	end_with 0
+	[ "$(grep -c '"type":"resume"' "$journal")" -eq 2 ] || lib_fail "expected two resume records"
+	;;
+after-rollback-verified)
+	lib_kill_at run rollback_verified 1
 	finish
 	end_with 3
 	;;

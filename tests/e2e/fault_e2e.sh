@@ -19,7 +19,8 @@
 #                           the uploads: rolled back
 #   api-malformed-preflight the first deployments read malformed: refused (2),
 #                           nothing uploaded or deployed
-#   agent-bad-reports       a fake agent in enam answers every survey with a bad
+#   agent-bad-reports       a fake agent in enam (joining after the baseline)
+#                           answers every survey with a bad
 #                           report (not JSON, NUL bytes, cut, too deep, wrong
 #                           field type, wrong protocol, over 1 MiB, empty, no
 #                           targets); the real agents carry the rollout: promoted
@@ -129,10 +130,6 @@ agent-only-bad)
 	lib_start_agent weur
 	start_fake apac
 	;;
-agent-bad-reports)
-	lib_start_agents
-	start_fake enam
-	;;
 *) lib_start_agents ;;
 esac
 
@@ -212,7 +209,13 @@ api-malformed-preflight)
 	grep -q 'refused' "$work/controller.log" || lib_fail "no refusal in the controller's output"
 	;;
 agent-bad-reports)
-	lib_controller run
+	# The fake joins once the baseline passed: the controller's quorum
+	# counts connected agents, not regions, so a fake connected first
+	# could stand in for a real agent still connecting.
+	lib_controller_bg run
+	"$watch" "$journal" versions 1 60000 >/dev/null || lib_fail "the baseline never passed"
+	start_fake enam
+	lib_wait_controller
 	expect 0 new
 	answered=$(grep -c '^fault_agent: round' "$work/fake-agent.log" || true)
 	[ "$answered" -ge 9 ] || lib_fail "the fake agent answered only $answered surveys"

@@ -6,6 +6,7 @@
  */
 #include "respond.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,35 @@ struct agent_respond {
 	uint64_t answered;
 	int closing;
 };
+
+/* nng thread: a controller connected or left. Logging is thread-safe (one
+ * write per line); nothing else is touched here. */
+static void
+respond_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	nng_sockaddr sa;
+	char addr[64] = "?";
+	struct canary_log_line *l;
+
+	(void)arg;
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
+		if (sa.s_family == NNG_AF_INET) {
+			const uint8_t *a = (const uint8_t *)&sa.s_in.sa_addr;
+			snprintf(addr, sizeof(addr), "%u.%u.%u.%u:%u", a[0], a[1], a[2], a[3],
+			         (unsigned)ntohs(sa.s_in.sa_port));
+		} else if (sa.s_family == NNG_AF_IPC) {
+			snprintf(addr, sizeof(addr), "ipc");
+		} else if (sa.s_family == NNG_AF_INET6) {
+			snprintf(addr, sizeof(addr), "ipv6 port %u",
+			         (unsigned)ntohs(sa.s_in6.sa_port));
+		}
+	}
+	l = canary_log_begin(CANARY_LOG_INFO, ev == NNG_PIPE_EV_ADD_POST
+	                                          ? "controller_connected"
+	                                          : "controller_disconnected");
+	canary_log_str(l, "peer", addr);
+	canary_log_end(l);
+}
 
 /* nng thread: a survey arrived, or the receive failed. */
 static void
@@ -258,6 +288,11 @@ agent_respond_new(struct event_base *base, struct agent_engine *e,
 	}
 	if (nrv != 0) {
 		rv = canary_errf(err, errlen, CANARY_EIO, "respondent: %s", nng_strerror(nrv));
+		goto out;
+	}
+	if (nng_pipe_notify(r->sock, NNG_PIPE_EV_ADD_POST, respond_pipe_cb, r) != 0 ||
+	    nng_pipe_notify(r->sock, NNG_PIPE_EV_REM_POST, respond_pipe_cb, r) != 0) {
+		rv = canary_errf(err, errlen, CANARY_EIO, "respondent: pipe notifications refused");
 		goto out;
 	}
 	for (int i = 0; i < o->n_listen; i++) {

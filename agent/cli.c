@@ -64,22 +64,21 @@ cli_uint(const char *flag, const char *s, uint64_t lo, uint64_t hi, uint64_t *ou
          size_t errlen)
 {
 	char *end = NULL;
-	unsigned long long v;
+	unsigned long long v = 0;
+	int ok = s[0] >= '0' && s[0] <= '9'; /* strtoull would take "-1" and " 1" */
 
-	if (s[0] < '0' || s[0] > '9') {
-		goto bad;
+	if (ok) {
+		errno = 0;
+		v = strtoull(s, &end, 10);
+		ok = errno == 0 && end != s && *end == '\0' && v >= lo && v <= hi;
 	}
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi) {
-		goto bad;
+	if (!ok) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "%s: expected an integer %llu..%llu, got \"%.64s\"", flag,
+		                   (unsigned long long)lo, (unsigned long long)hi, s);
 	}
 	*out = v;
 	return 0;
-bad:
-	return canary_errf(err, errlen, CANARY_EINVAL,
-	                   "%s: expected an integer %llu..%llu, got \"%.64s\"", flag,
-	                   (unsigned long long)lo, (unsigned long long)hi, s);
 }
 
 /* Names and ids: 1..CANARY_ID_LEN-1 characters of [A-Za-z0-9._-]. */

@@ -111,6 +111,7 @@ respond_send(struct agent_respond *r, struct canary_report *rep)
 	char *text = NULL;
 	size_t len = 0;
 	nng_msg *m = NULL;
+	int sent = 0;
 	int rv;
 
 	rep->proto_version = CANARY_PROTO_VERSION;
@@ -120,24 +121,26 @@ respond_send(struct agent_respond *r, struct canary_report *rep)
 	if (rv != 0) {
 		canary_logf(CANARY_LOG_ERROR, "report_encode", "round %llu: %s",
 		            (unsigned long long)rep->round, err);
-		goto fail;
+		goto out;
 	}
 	rv = nng_msg_alloc(&m, 0);
 	if (rv != 0 || nng_msg_append(m, text, len) != 0) {
 		canary_logf(CANARY_LOG_ERROR, "report_send", "out of memory");
-		goto fail;
+		goto out;
 	}
-	free(text);
 	r->answered++;
 	nng_aio_set_msg(r->saio, m);
+	m = NULL; /* the send aio owns it; respond_send_cb frees it if unsent */
 	nng_ctx_send(r->ctx, r->saio);
-	return;
-fail:
+	sent = 1;
+out:
 	free(text);
 	if (m != NULL) {
 		nng_msg_free(m);
 	}
-	nng_ctx_recv(r->ctx, r->raio);
+	if (!sent) {
+		nng_ctx_recv(r->ctx, r->raio); /* unanswered: wait for the next survey */
+	}
 }
 
 static void

@@ -57,6 +57,7 @@
 #define FUZZ_DEADLINE_S   20 /* the callback must have run by then */
 #define FUZZ_N_OPS        4
 #define FUZZ_N_STATUSES   8
+#define FUZZ_FILE_MODE    0644
 
 enum fuzz_op { FUZZ_STATUS, FUZZ_DEPLOY, FUZZ_MIGRATION_TAG, FUZZ_UPLOAD };
 
@@ -167,7 +168,7 @@ fuzz_module_file(void)
 		fuzz_die("mkdtemp", strerror(errno));
 	}
 	snprintf(fuzz.module, sizeof(fuzz.module), "%s/%s", fuzz.dir, FUZZ_MODULE);
-	fd = open(fuzz.module, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	fd = open(fuzz.module, O_WRONLY | O_CREAT | O_TRUNC, FUZZ_FILE_MODE);
 	if (fd < 0 || write(fd, FUZZ_MODULE_TEXT, strlen(FUZZ_MODULE_TEXT)) !=
 	                  (ssize_t)strlen(FUZZ_MODULE_TEXT)) {
 		fuzz_die(fuzz.module, strerror(errno));

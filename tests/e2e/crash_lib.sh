@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2154,SC2034  # program paths and scenario come from the caller
 # crash_lib.sh: the shared set-up of the crash and fault tests (sourced).
 #
 # Starts the real programs on loopback the way a team would run them:
@@ -35,8 +36,10 @@ lib_log() { echo "== $scenario: $*"; }
 
 lib_cleanup() {
 	local rc=$?
-	local p
-	for p in "${lib_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	local p i
+	# Newest first: a controller still running goes before the edge and
+	# agents it talks to.
+	for ((i = ${#lib_pids[@]} - 1; i >= 0; i--)); do kill "${lib_pids[$i]}" 2>/dev/null || true; done
 	for p in "${lib_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [ $rc -ne 0 ]; then
 		echo "---- $scenario failed (rc $rc); logs:"
@@ -109,7 +112,7 @@ lib_start_edge() {
 	for r in "${lib_regions[@]}"; do
 		args+=(--region "$r=127.0.0.1:${region_port[$r]}" --delay "$r=${lib_delay[$r]}")
 	done
-	n=$(cat "$work/edge.log" 2>/dev/null | grep -c "canary-edge: ready" || true)
+	n=$(grep -c "canary-edge: ready" "$work/edge.log" 2>/dev/null || true)
 	"$edge" --api "127.0.0.1:$api_port" "${args[@]}" --token "$token" \
 		--state "$work/edge-state.json" --isr / >>"$work/edge.log" 2>&1 &
 	edge_pid=$!
@@ -280,6 +283,7 @@ lib_controller_bg() {
 	echo "---- canary-controller $1 (background)" >>"$work/controller.log"
 	"$controller" "$1" "${ctl_args[@]}" >>"$work/controller.log" 2>&1 &
 	cpid=$!
+	lib_pids+=("$cpid")
 }
 
 # lib_wait_controller: waits for cpid (at most 120 s); sets rc.

@@ -31,7 +31,8 @@
 #   wrangler-exit           the middleware-50 `versions deploy` exits 1 with a
 #                           coloured error: rolled back, colour codes stripped
 #   wrangler-hang           the server-0 `versions deploy` never answers:
-#                           killed at timeout_s (15 s), rolled back
+#                           killed at timeout_s, rolled back (timeout_s is 45:
+#                           a real call can take 15 s on a loaded machine)
 #   wrangler-garbage        the `deployments status` after the uploads prints
 #                           garbage: rolled back
 set -euo pipefail
@@ -100,7 +101,7 @@ if [[ $scenario == wrangler-* ]]; then
 	wrangler-garbage) export FAULT_WRANGLER_RULE="deployments-status 3 garbage" ;;
 	esac
 	timeout_s=60
-	[ "$scenario" = wrangler-hang ] && timeout_s=15
+	[ "$scenario" = wrangler-hang ] && timeout_s=45
 	LIB_DEPLOYER="{ \"kind\": \"wrangler\", \"command\": [\"bash\", \"$(dirname "$(readlink -f "$0")")/fault_wrangler.sh\"], \"timeout_s\": $timeout_s }"
 	LIB_STEPS='"server-0", "middleware-50", "middleware-100", "server-100"'
 	export CLOUDFLARE_API_BASE_URL="$api/client/v4" CLOUDFLARE_API_TOKEN=$token
@@ -122,7 +123,6 @@ start_fake() { # REGION
 		--modes garbage,binary,truncated,deep,badfield,badproto,oversized,empty,valid \
 		>"$work/fake-agent.log" 2>&1 &
 	lib_pids+=($!)
-	fake_pid=$!
 }
 case $scenario in
 agent-only-bad)
@@ -263,10 +263,13 @@ wrangler-exit | wrangler-hang | wrangler-garbage)
 		grep -q "$(printf '\033')" "$work/controller.log" && lib_fail "colour codes reached the log"
 		;;
 	wrangler-hang)
-		grep -q 'no answer after 15 s, killed' "$work/controller.log" ||
+		grep -q 'no answer after 45 s, killed' "$work/controller.log" ||
 			lib_fail "no timeout message"
 		hang=$(cat "$work/wr/hang.pid")
-		if kill -0 "$hang" 2>/dev/null; then lib_fail "the hung CLI (pid $hang) is still running"; fi
+		if kill -0 "$hang" 2>/dev/null; then
+			kill -9 "$hang"
+			lib_fail "the hung CLI (pid $hang) was still running"
+		fi
 		;;
 	esac
 	;;

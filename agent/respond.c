@@ -57,7 +57,10 @@ respond_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	l = canary_log_begin(CANARY_LOG_INFO, ev == NNG_PIPE_EV_ADD_POST
 	                                          ? "controller_connected"
 	                                          : "controller_disconnected");
-	canary_log_str(l, "peer", addr);
+	canary_log_u64(l, "pipe", (uint64_t)nng_pipe_id(p)); /* pairs the two events */
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		canary_log_str(l, "peer", addr); /* gone by the time a pipe is removed */
+	}
 	canary_log_end(l);
 }
 

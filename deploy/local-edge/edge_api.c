@@ -30,15 +30,6 @@ struct edge_api {
 	struct edge_api_faults faults; /* injected failures, set through the admin route */
 };
 
-static int64_t
-api_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* api_send: the envelope; result is taken (NULL for errors). Without
  * memory for the envelope, a fixed 500 envelope is sent instead. */
 static void
@@ -207,12 +198,6 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 	size_t len;
 	int n = 0, rv;
 
-	if (edge_state_worker(a->st, script) == NULL) {
-		canary_errf(err, sizeof(err), CANARY_ENOENT,
-		            "This Worker does not exist on your account. (worker \"%s\")", script);
-		api_fail(req, CANARY_ENOENT, err);
-		goto out;
-	}
 	rv = edge_multipart_boundary(
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"), boundary,
 	    sizeof(boundary), err, sizeof(err));
@@ -285,7 +270,7 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 	}
 	edge_rng_uuid(a->rng, id);
 	stamp.id = id;
-	stamp.now_ms = api_now_ms();
+	stamp.now_ms = edge_plane_wall_ms();
 	stamp.source = api_source(req);
 	rv = edge_state_upload(a->st, script, canary_jsonc_root(doc), modules, &stamp, &v, err,
 	                       sizeof(err));
@@ -322,12 +307,6 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 	struct edge_stamp stamp;
 	int rv;
 
-	if (edge_state_worker(a->st, script) == NULL) {
-		canary_errf(err, sizeof(err), CANARY_ENOENT,
-		            "This Worker does not exist on your account. (worker \"%s\")", script);
-		api_fail(req, CANARY_ENOENT, err);
-		goto out;
-	}
 	rv = api_parse_json(req, &doc, err, sizeof(err));
 	if (rv != 0) {
 		api_fail(req, rv, err);
@@ -335,7 +314,7 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 	}
 	edge_rng_uuid(a->rng, id);
 	stamp.id = id;
-	stamp.now_ms = api_now_ms();
+	stamp.now_ms = edge_plane_wall_ms();
 	stamp.source = api_source(req);
 	rv = edge_state_deploy(a->st, script, canary_jsonc_root(doc), &stamp, &d, err, sizeof(err));
 	if (rv != 0) {

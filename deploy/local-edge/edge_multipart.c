@@ -44,6 +44,7 @@ edge_multipart_boundary(const char *content_type, char *out, size_t outlen, char
 	static const char type[] = "multipart/form-data";
 	const char *p;
 	size_t n = 0;
+	int quoted;
 
 	if (content_type == NULL) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
@@ -73,31 +74,18 @@ edge_multipart_boundary(const char *content_type, char *out, size_t outlen, char
 			p++;
 		}
 	}
-	if (*p == '"') {
-		p++;
-		while (*p != '"') {
-			if (*p == '\0' || !mp_is_bchar(*p) || n + 1 >= outlen ||
-			    n >= EDGE_MULTIPART_MAX_BOUNDARY) {
-				return canary_errf(
-				    err, errlen, CANARY_EINVAL,
-				    "Content-Type: boundary: expected 1..%d characters "
-				    "allowed by RFC 2046",
-				    EDGE_MULTIPART_MAX_BOUNDARY);
-			}
-			out[n++] = *p++;
+	/* Quoted, the boundary ends at the closing quote; bare, at ';' or blank. */
+	quoted = *p == '"';
+	p += quoted;
+	while (quoted ? *p != '"' : (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t')) {
+		if (*p == '\0' || !mp_is_bchar(*p) || n + 1 >= outlen ||
+		    n >= EDGE_MULTIPART_MAX_BOUNDARY) {
+			return canary_errf(err, errlen, CANARY_EINVAL,
+			                   "Content-Type: boundary: expected 1..%d characters "
+			                   "allowed by RFC 2046",
+			                   EDGE_MULTIPART_MAX_BOUNDARY);
 		}
-	} else {
-		while (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t') {
-			if (!mp_is_bchar(*p) || n + 1 >= outlen ||
-			    n >= EDGE_MULTIPART_MAX_BOUNDARY) {
-				return canary_errf(
-				    err, errlen, CANARY_EINVAL,
-				    "Content-Type: boundary: expected 1..%d characters "
-				    "allowed by RFC 2046",
-				    EDGE_MULTIPART_MAX_BOUNDARY);
-			}
-			out[n++] = *p++;
-		}
+		out[n++] = *p++;
 	}
 	if (n == 0) {
 		return canary_errf(err, errlen, CANARY_EINVAL, "Content-Type: empty boundary");

@@ -103,8 +103,8 @@ plane_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int64_t
-plane_wall_ms(void)
+int64_t
+edge_plane_wall_ms(void)
 {
 	struct timespec ts;
 
@@ -205,7 +205,7 @@ plane_record(struct edge_plane *p, int region, int worker, const struct plane_de
 		p->cap_events = cap;
 	}
 	e = &p->events[p->n_events++];
-	e->t_ms = plane_wall_ms();
+	e->t_ms = edge_plane_wall_ms();
 	e->region = region;
 	e->worker = worker;
 	e->dep = *dep;
@@ -710,7 +710,7 @@ static cJSON *
 plane_dep_json(const struct plane_dep *d)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON *vs;
+	struct edge_split split;
 
 	if (o == NULL) {
 		return NULL;
@@ -720,17 +720,8 @@ plane_dep_json(const struct plane_dep *d)
 	} else {
 		cJSON_AddStringToObject(o, "deployment_id", d->id);
 	}
-	vs = cJSON_AddArrayToObject(o, "versions");
-	for (int i = 0; vs != NULL && i < d->n; i++) {
-		cJSON *x = cJSON_CreateObject();
-
-		if (x == NULL) {
-			break;
-		}
-		cJSON_AddStringToObject(x, "version_id", d->v[i].version_id);
-		cJSON_AddNumberToObject(x, "percentage", d->v[i].percentage);
-		cJSON_AddItemToArray(vs, x);
-	}
+	plane_split(d, &split);
+	cJSON_AddItemToObject(o, "versions", edge_route_versions_json(&split));
 	return o;
 }
 

@@ -56,6 +56,10 @@ int edge_plane_new(struct event_base *base, struct edge_state *st, struct edge_r
                    int n_regions, struct edge_plane **pp, char *err, size_t errlen);
 void edge_plane_free(struct edge_plane *p);
 
+/* edge_plane_wall_ms: the wall clock in ms since the epoch, the time base
+ * of timeline events, upload and deployment times. */
+int64_t edge_plane_wall_ms(void);
+
 int edge_plane_n_regions(const struct edge_plane *p);
 const char *edge_plane_region_name(const struct edge_plane *p, int i);
 /* The port region i listens on (useful after binding port 0). */

@@ -283,6 +283,25 @@ edge_route_override(const char *header, const char *worker, char *out, size_t ou
 	return found;
 }
 
+cJSON *
+edge_route_versions_json(const struct edge_split *split)
+{
+	cJSON *vs = cJSON_CreateArray();
+
+	for (int i = 0; vs != NULL && i < split->n; i++) {
+		cJSON *x = cJSON_CreateObject();
+
+		if (x == NULL || cJSON_AddStringToObject(x, "version_id", split->v[i].id) == NULL ||
+		    cJSON_AddNumberToObject(x, "percentage", split->v[i].percentage) == NULL) {
+			cJSON_Delete(x);
+			cJSON_Delete(vs);
+			return NULL;
+		}
+		cJSON_AddItemToArray(vs, x);
+	}
+	return vs;
+}
+
 int
 edge_route_key_bucket(const char *key)
 {

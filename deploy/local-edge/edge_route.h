@@ -45,6 +45,11 @@ struct edge_split {
 	} v[EDGE_DEPLOY_MAX_VERSIONS];
 };
 
+/* edge_route_versions_json: the split as Cloudflare's versions array
+ * [{"version_id","percentage"}], a new tree the caller owns (NULL when out of
+ * memory). Deployments in the API, regions and the timeline share it. */
+cJSON *edge_route_versions_json(const struct edge_split *split);
+
 /* edge_route_override: finds worker's entry in an RFC 8941 dictionary
  * (`name="version-id", other="..."`), the value of a
  * Cloudflare-Workers-Version-Overrides header. Copies the version id into

@@ -66,10 +66,8 @@ edge_state_worker(struct edge_state *st, const char *name)
 	return NULL;
 }
 
-/* state_valid_name: Cloudflare worker names: lower-case letters, digits,
- * '-' and '_', not starting with '-'. */
-static int
-state_valid_name(const char *s)
+int
+edge_state_valid_name(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -92,7 +90,7 @@ edge_state_add_worker(struct edge_state *st, const char *name, int64_t now_ms, c
 {
 	struct edge_worker *w;
 
-	if (!state_valid_name(name)) {
+	if (!edge_state_valid_name(name)) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "worker name \"%s\": expected 1..%d of a-z, 0-9, '-', '_'", name,
 		                   EDGE_NAME_MAX - 1);
@@ -614,23 +612,6 @@ edge_state_deploy(struct edge_state *st, const char *worker, const cJSON *body,
 	return rv;
 }
 
-void
-edge_state_split(struct edge_worker *w, const struct edge_deployment *d, struct edge_split *split)
-{
-	memset(split, 0, sizeof(*split));
-	if (d == NULL) {
-		return;
-	}
-	split->n = d->n;
-	for (int i = 0; i < d->n; i++) {
-		const struct edge_version *v = edge_state_find_version(w, d->v[i].version_id);
-
-		split->v[i].id = d->v[i].version_id;
-		split->v[i].percentage = d->v[i].percentage;
-		split->v[i].number = v != NULL ? v->number : 0;
-	}
-}
-
 int
 edge_state_seed(struct edge_state *st, const char *middleware, const char *server,
                 struct edge_rng *rng, int64_t now_ms, char *err, size_t errlen)
@@ -783,11 +764,15 @@ cJSON *
 edge_state_deployment_json(const struct edge_deployment *d)
 {
 	cJSON *o = cJSON_CreateObject();
-	cJSON *vs;
+	struct edge_split split = {.n = d->n};
 	char when[40];
 
 	if (o == NULL) {
 		return NULL;
+	}
+	for (int i = 0; i < d->n; i++) {
+		split.v[i].id = d->v[i].version_id;
+		split.v[i].percentage = d->v[i].percentage;
 	}
 	edge_state_iso(d->created_ms, when, sizeof(when));
 	cJSON_AddStringToObject(o, "id", d->id);
@@ -796,17 +781,7 @@ edge_state_deployment_json(const struct edge_deployment *d)
 	cJSON_AddStringToObject(o, "author_email", EDGE_AUTHOR_EMAIL);
 	cJSON_AddStringToObject(o, "created_on", when);
 	cJSON_AddItemToObject(o, "annotations", cJSON_Duplicate(d->annotations, 1));
-	vs = cJSON_AddArrayToObject(o, "versions");
-	for (int i = 0; vs != NULL && i < d->n; i++) {
-		cJSON *x = cJSON_CreateObject();
-
-		if (x == NULL) {
-			break;
-		}
-		cJSON_AddStringToObject(x, "version_id", d->v[i].version_id);
-		cJSON_AddNumberToObject(x, "percentage", d->v[i].percentage);
-		cJSON_AddItemToArray(vs, x);
-	}
+	cJSON_AddItemToObject(o, "versions", edge_route_versions_json(&split));
 	return o;
 }
 

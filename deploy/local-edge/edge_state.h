@@ -72,6 +72,9 @@ void edge_state_free(struct edge_state *st);
 
 /* edge_state_worker: the worker called name, or NULL. */
 struct edge_worker *edge_state_worker(struct edge_state *st, const char *name);
+/* edge_state_valid_name: whether s is a Cloudflare worker name: 1..63 of
+ * lower-case letters, digits, '-' and '_', not starting with '-'. */
+int edge_state_valid_name(const char *s);
 /* edge_state_add_worker: a new worker without versions. CANARY_EINVAL for a
  * bad or taken name, CANARY_ETOOBIG past EDGE_MAX_WORKERS. */
 int edge_state_add_worker(struct edge_state *st, const char *name, int64_t now_ms, char *err,
@@ -108,10 +111,6 @@ int edge_state_upload(struct edge_state *st, const char *worker, const cJSON *me
 int edge_state_deploy(struct edge_state *st, const char *worker, const cJSON *body,
                       const struct edge_stamp *stamp, const struct edge_deployment **dp, char *err,
                       size_t errlen);
-
-/* edge_state_split: the router's view of a deployment; ids point into st. */
-void edge_state_split(struct edge_worker *w, const struct edge_deployment *d,
-                      struct edge_split *split);
 
 /* JSON in Cloudflare's shapes. Each returns a new tree the caller owns, or
  * NULL when out of memory. */

@@ -219,24 +219,6 @@ main_long(const char *flag, const char *s, long lo, long hi, long *out, char *er
 }
 
 static int
-main_worker_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= EDGE_NAME_MAX || s[0] == '-') {
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static int
 main_parse(int argc, char **argv, struct main_opts *o, int *help, char *err, size_t errlen)
 {
 	enum {
@@ -355,7 +337,7 @@ main_parse(int argc, char **argv, struct main_opts *o, int *help, char *err, siz
 			break;
 		case O_MIDDLEWARE:
 		case O_SERVER:
-			if (!main_worker_name_ok(optarg)) {
+			if (!edge_state_valid_name(optarg)) {
 				return canary_errf(
 				    err, errlen, CANARY_ECONFIG,
 				    "%s %s: expected a worker name of 1..%d of a-z, 0-9, "
@@ -482,7 +464,6 @@ main_load(const struct main_opts *o, struct edge_rng *rng, struct edge_state **s
           size_t errlen)
 {
 	struct edge_state *st = NULL;
-	struct timespec ts;
 	int rv;
 
 	*stp = NULL;
@@ -493,11 +474,9 @@ main_load(const struct main_opts *o, struct edge_rng *rng, struct edge_state **s
 		}
 	}
 	if (st == NULL) {
-		clock_gettime(CLOCK_REALTIME, &ts);
 		if ((rv = edge_state_new(&st)) != 0 ||
-		    (rv = edge_state_seed(st, o->middleware, o->server, rng,
-		                          (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, err,
-		                          errlen)) != 0) {
+		    (rv = edge_state_seed(st, o->middleware, o->server, rng, edge_plane_wall_ms(),
+		                          err, errlen)) != 0) {
 			edge_state_free(st);
 			return rv;
 		}

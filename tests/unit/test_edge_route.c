@@ -196,6 +196,29 @@ test_random_split_share_binomial(void **state)
 	}
 }
 
+/* One versions array serves the API, the regions and the timeline. */
+static void
+test_versions_json(void **state)
+{
+	struct edge_split s = split2(90, 10);
+	struct edge_split none = {.n = 0};
+	cJSON *a = edge_route_versions_json(&s);
+	char *text;
+
+	(void)state;
+	assert_non_null(a);
+	text = cJSON_PrintUnformatted(a);
+	assert_string_equal(text, "[{\"version_id\":\"11111111-1111-4111-8111-111111111111\","
+	                          "\"percentage\":90},{\"version_id\":\"22222222-2222-4222-8222-"
+	                          "222222222222\",\"percentage\":10}]");
+	cJSON_free(text);
+	cJSON_Delete(a);
+	a = edge_route_versions_json(&none);
+	assert_true(cJSON_IsArray(a));
+	assert_int_equal(cJSON_GetArraySize(a), 0);
+	cJSON_Delete(a);
+}
+
 static void
 test_faults_parse(void **state)
 {
@@ -265,6 +288,7 @@ main(void)
 	    cmocka_unit_test(test_pick_override_only_for_deployed),
 	    cmocka_unit_test(test_version_key_sticky_as_percentage_grows),
 	    cmocka_unit_test(test_random_split_share_binomial),
+	    cmocka_unit_test(test_versions_json),
 	    cmocka_unit_test(test_faults_parse),
 	};
 

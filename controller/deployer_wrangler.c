@@ -1,6 +1,6 @@
 /*
  * deployer_wrangler.c: the `wrangler` backend: every operation is one or two
- * runs of the real CLI through spawn (argv, never a shell). See deployer.h
+ * runs of the real CLI through proc (argv, never a shell). See deployer.h
  * for what each operation runs and returns.
  */
 #include "deployer.h"
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "spawn.h"
+#include "proc.h"
 
 #define WR_TMP_TEMPLATE "canary-wrangler-XXXXXX"
 #define WR_PATH_MAX     4096
@@ -26,7 +26,7 @@ enum wr_kind { WR_UPLOAD, WR_DEPLOY, WR_STATUS };
 
 struct wr;
 
-/* One operation in flight: owns its spawn, its temp file and its copies. */
+/* One operation in flight: owns its child process, its temp file and its copies. */
 struct wr_op {
 	struct wr *w;
 	struct wr_op *next;
@@ -35,7 +35,7 @@ struct wr_op {
 	int readback; /* deploy: the status run after the deploy run */
 	deployer_cb cb;
 	void *arg;
-	struct spawn *sp;
+	struct proc *sp;
 	char *config;
 	char outfile[WR_PATH_MAX]; /* upload: WRANGLER_OUTPUT_FILE_PATH, "" none */
 	char cmdline[DEPLOYER_CMDLINE_LEN];
@@ -76,7 +76,7 @@ wr_op_free(struct wr_op *op)
 			op->next->pprev = op->pprev;
 		}
 	}
-	spawn_cancel(op->sp);
+	proc_cancel(op->sp);
 	if (op->outfile[0] != '\0') {
 		(void)unlink(op->outfile);
 	}
@@ -119,7 +119,7 @@ wr_deliver(struct wr_op *op, struct deployer_result *res)
 	cb(res, arg);
 }
 
-static void wr_on_exit(const struct spawn_result *sr, void *arg);
+static void wr_on_exit(const struct proc_result *sr, void *arg);
 
 /* wr_run: builds argv = command words + args and starts the child. */
 static int
@@ -129,7 +129,7 @@ wr_run(struct wr_op *op, const char *const *args, int nargs, char *err, size_t e
 	const char *argv[WR_ARG_MAX + 1];
 	const char *env[DEPLOYER_MAX_ENV + WR_ENV_FIXED + 2];
 	char outenv[WR_PATH_MAX + 32];
-	struct spawn_opts so;
+	struct proc_opts so;
 	int n = 0, i, ne = 0;
 
 	if (w->ncmd + nargs > WR_ARG_MAX) {
@@ -158,7 +158,7 @@ wr_run(struct wr_op *op, const char *const *args, int nargs, char *err, size_t e
 	so.env = env;
 	so.timeout_ms = w->timeout_s * 1000;
 	so.max_output = DEPLOYER_OUTPUT_MAX;
-	return spawn_start(w->d.base, &so, wr_on_exit, op, &op->sp, err, errlen);
+	return proc_start(w->d.base, &so, wr_on_exit, op, &op->sp, err, errlen);
 }
 
 static int
@@ -200,7 +200,7 @@ wr_drop_boilerplate(char *s)
 /* wr_child_failed: 0 when the child exited 0; else the error for people:
  * the command, how it ended, and the end of its stderr without colours. */
 static int
-wr_child_failed(const struct wr_op *op, const struct spawn_result *sr, char *err, size_t errlen)
+wr_child_failed(const struct wr_op *op, const struct proc_result *sr, char *err, size_t errlen)
 {
 	char *stderr_copy;
 	char tail[CANARY_ERRLEN];
@@ -212,9 +212,9 @@ wr_child_failed(const struct wr_op *op, const struct spawn_result *sr, char *err
 	tail[0] = '\0';
 	stderr_copy = strdup(sr->err);
 	if (stderr_copy != NULL) {
-		spawn_strip_ansi(stderr_copy);
+		proc_strip_ansi(stderr_copy);
 		wr_drop_boilerplate(stderr_copy);
-		spawn_tail_lines(stderr_copy, DEPLOYER_STDERR_LINES, tail, sizeof(tail));
+		proc_tail_lines(stderr_copy, DEPLOYER_STDERR_LINES, tail, sizeof(tail));
 		free(stderr_copy);
 	}
 	if (sr->timed_out) {
@@ -319,7 +319,7 @@ wr_id_from_stdout(const char *out, char *id)
 	if (copy == NULL) {
 		return CANARY_ENOMEM;
 	}
-	spawn_strip_ansi(copy);
+	proc_strip_ansi(copy);
 	p = strstr(copy, WR_UUID_MARK);
 	if (p != NULL) {
 		p += strlen(WR_UUID_MARK);
@@ -343,7 +343,7 @@ wr_id_from_stdout(const char *out, char *id)
 }
 
 static void
-wr_finish_upload(struct wr_op *op, const struct spawn_result *sr, struct deployer_result *res)
+wr_finish_upload(struct wr_op *op, const struct proc_result *sr, struct deployer_result *res)
 {
 	char *text = NULL;
 	char tail[CANARY_ERRLEN / 2];
@@ -365,7 +365,7 @@ wr_finish_upload(struct wr_op *op, const struct spawn_result *sr, struct deploye
 	if (rv == 0) {
 		return;
 	}
-	spawn_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
+	proc_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
 	res->rv = canary_errf(res->err, sizeof(res->err), CANARY_EPARSE,
 	                      "`%s`: exit code 0 but no version id: no version-upload record in "
 	                      "WRANGLER_OUTPUT_FILE_PATH and no valid \"%s <uuid>\" on stdout; "
@@ -374,7 +374,7 @@ wr_finish_upload(struct wr_op *op, const struct spawn_result *sr, struct deploye
 }
 
 static void
-wr_finish_status(struct wr_op *op, const struct spawn_result *sr, struct deployer_result *res)
+wr_finish_status(struct wr_op *op, const struct proc_result *sr, struct deployer_result *res)
 {
 	cJSON *doc;
 	char where[DEPLOYER_CMDLINE_LEN + 8];
@@ -383,7 +383,7 @@ wr_finish_status(struct wr_op *op, const struct spawn_result *sr, struct deploye
 	snprintf(where, sizeof(where), "`%s`", op->cmdline);
 	doc = cJSON_ParseWithLength(sr->out, sr->out_len);
 	if (doc == NULL) {
-		spawn_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
+		proc_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
 		res->rv =
 		    canary_errf(res->err, sizeof(res->err), CANARY_EPARSE,
 		                "%s: stdout is not one JSON deployment object: %s", where, tail);
@@ -407,14 +407,14 @@ wr_finish_status(struct wr_op *op, const struct spawn_result *sr, struct deploye
 }
 
 static void
-wr_on_exit(const struct spawn_result *sr, void *arg)
+wr_on_exit(const struct proc_result *sr, void *arg)
 {
 	struct wr_op *op = arg;
 	struct deployer_result res;
 	int rv;
 
 	memset(&res, 0, sizeof(res));
-	op->sp = NULL; /* spawn frees itself after this callback */
+	op->sp = NULL; /* proc frees itself after this callback */
 	res.rv = wr_child_failed(op, sr, res.err, sizeof(res.err));
 	if (res.rv != 0) {
 		wr_deliver(op, &res);

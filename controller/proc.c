@@ -1,5 +1,6 @@
 /*
- * spawn.c: posix_spawnp + pipes + pidfd on libevent. See spawn.h.
+ * proc.c: child processes with posix_spawnp + pipes + pidfd on libevent.
+ * See proc.h.
  */
 
 /* posix_spawn_file_actions_addchdir_np, pipe2 and pidfd_open are
@@ -9,15 +10,12 @@
  * a SIGCHLD handler. */
 #define _GNU_SOURCE
 
-#include "spawn.h"
+#include "proc.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#ifndef POSIX_SPAWN_SETPGROUP
-#error "<spawn.h> found controller/spawn.h: put controller/ on the -iquote path, not -I"
-#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -29,8 +27,8 @@
 
 extern char **environ;
 
-struct spawn_stream {
-	struct spawn *s;
+struct proc_stream {
+	struct proc *s;
 	int fd; /* read end, -1 once at EOF */
 	struct event *ev;
 	char *buf; /* NUL-terminated, at most cap bytes kept */
@@ -40,9 +38,9 @@ struct spawn_stream {
 	int truncated;
 };
 
-struct spawn {
+struct proc {
 	struct event_base *base;
-	spawn_cb cb;
+	proc_cb cb;
 	void *arg;
 	pid_t pid;
 	int reaped;
@@ -55,19 +53,19 @@ struct spawn {
 	struct event *timeout_ev; /* the deadline: SIGTERM to the group */
 	struct event *kill_ev;    /* after the grace: SIGKILL to the group */
 	struct event *drain_ev;   /* pipes held open past the reap */
-	struct spawn_stream out;
-	struct spawn_stream err;
+	struct proc_stream out;
+	struct proc_stream err;
 };
 
 static void
-spawn_ms_to_tv(int ms, struct timeval *tv)
+proc_ms_to_tv(int ms, struct timeval *tv)
 {
 	tv->tv_sec = ms / 1000;
 	tv->tv_usec = (ms % 1000) * 1000;
 }
 
 static void
-spawn_stream_close(struct spawn_stream *st)
+proc_stream_close(struct proc_stream *st)
 {
 	if (st->ev != NULL) {
 		event_free(st->ev);
@@ -80,13 +78,13 @@ spawn_stream_close(struct spawn_stream *st)
 }
 
 static void
-spawn_free(struct spawn *s)
+proc_free(struct proc *s)
 {
 	if (s == NULL) {
 		return;
 	}
-	spawn_stream_close(&s->out);
-	spawn_stream_close(&s->err);
+	proc_stream_close(&s->out);
+	proc_stream_close(&s->err);
 	free(s->out.buf);
 	free(s->err.buf);
 	if (s->pid_ev != NULL) {
@@ -107,12 +105,12 @@ spawn_free(struct spawn *s)
 	free(s);
 }
 
-/* spawn_finish: runs the callback once the child is reaped and both pipes
+/* proc_maybe_finish: runs the callback once the child is reaped and both pipes
  * are closed, then frees s. */
 static void
-spawn_maybe_finish(struct spawn *s)
+proc_maybe_finish(struct proc *s)
 {
-	struct spawn_result res;
+	struct proc_result res;
 
 	if (!s->reaped || s->out.fd >= 0 || s->err.fd >= 0) {
 		return;
@@ -134,11 +132,11 @@ spawn_maybe_finish(struct spawn *s)
 	res.err_len = s->err.len;
 	res.err_truncated = s->err.truncated;
 	s->cb(&res, s->arg);
-	spawn_free(s);
+	proc_free(s);
 }
 
 static void
-spawn_kill_group(struct spawn *s, int sig)
+proc_kill_group(struct proc *s, int sig)
 {
 	/* The child leads its own group (POSIX_SPAWN_SETPGROUP, pgid 0), so
 	 * -pid reaches it and everything it started. ESRCH: nobody left. */
@@ -146,19 +144,19 @@ spawn_kill_group(struct spawn *s, int sig)
 }
 
 static void
-spawn_on_kill(evutil_socket_t fd, short what, void *arg)
+proc_on_kill(evutil_socket_t fd, short what, void *arg)
 {
-	struct spawn *s = arg;
+	struct proc *s = arg;
 
 	(void)fd;
 	(void)what;
-	spawn_kill_group(s, SIGKILL);
+	proc_kill_group(s, SIGKILL);
 }
 
 static void
-spawn_on_timeout(evutil_socket_t fd, short what, void *arg)
+proc_on_timeout(evutil_socket_t fd, short what, void *arg)
 {
-	struct spawn *s = arg;
+	struct proc *s = arg;
 	struct timeval tv;
 
 	(void)fd;
@@ -167,28 +165,28 @@ spawn_on_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	s->timed_out = 1;
-	spawn_kill_group(s, SIGTERM);
-	spawn_ms_to_tv(s->kill_grace_ms, &tv);
+	proc_kill_group(s, SIGTERM);
+	proc_ms_to_tv(s->kill_grace_ms, &tv);
 	(void)event_add(s->kill_ev, &tv);
 }
 
 static void
-spawn_on_drain(evutil_socket_t fd, short what, void *arg)
+proc_on_drain(evutil_socket_t fd, short what, void *arg)
 {
-	struct spawn *s = arg;
+	struct proc *s = arg;
 
 	(void)fd;
 	(void)what;
 	/* The child is gone but something it started still holds a pipe: end
 	 * the group and stop reading. */
-	spawn_kill_group(s, SIGKILL);
-	spawn_stream_close(&s->out);
-	spawn_stream_close(&s->err);
-	spawn_maybe_finish(s);
+	proc_kill_group(s, SIGKILL);
+	proc_stream_close(&s->out);
+	proc_stream_close(&s->err);
+	proc_maybe_finish(s);
 }
 
 static void
-spawn_try_reap(struct spawn *s)
+proc_try_reap(struct proc *s)
 {
 	pid_t r;
 	int status = 0;
@@ -212,27 +210,27 @@ spawn_try_reap(struct spawn *s)
 	event_del(s->timeout_ev);
 	event_del(s->kill_ev);
 	if (s->out.fd >= 0 || s->err.fd >= 0) {
-		spawn_ms_to_tv(SPAWN_DRAIN_MS, &tv);
+		proc_ms_to_tv(PROC_DRAIN_MS, &tv);
 		(void)event_add(s->drain_ev, &tv);
 		return;
 	}
-	spawn_maybe_finish(s);
+	proc_maybe_finish(s);
 }
 
 static void
-spawn_on_pid(evutil_socket_t fd, short what, void *arg)
+proc_on_pid(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	spawn_try_reap(arg);
+	proc_try_reap(arg);
 }
 
 static void
-spawn_on_read(evutil_socket_t fd, short what, void *arg)
+proc_on_read(evutil_socket_t fd, short what, void *arg)
 {
-	struct spawn_stream *st = arg;
-	struct spawn *s = st->s;
-	char chunk[SPAWN_READ_CHUNK];
+	struct proc_stream *st = arg;
+	struct proc *s = st->s;
+	char chunk[PROC_READ_CHUNK];
 	ssize_t n;
 	size_t keep;
 
@@ -242,10 +240,10 @@ spawn_on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (n <= 0) {
-		spawn_stream_close(st);
+		proc_stream_close(st);
 		if (s->reaped && s->out.fd < 0 && s->err.fd < 0) {
 			event_del(s->drain_ev);
-			spawn_maybe_finish(s);
+			proc_maybe_finish(s);
 		}
 		return;
 	}
@@ -258,7 +256,7 @@ spawn_on_read(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	if (st->len + keep + 1 > st->alloc) {
-		size_t want = st->alloc == 0 ? SPAWN_READ_CHUNK : st->alloc;
+		size_t want = st->alloc == 0 ? PROC_READ_CHUNK : st->alloc;
 		char *nb;
 
 		while (want < st->len + keep + 1) {
@@ -281,11 +279,11 @@ spawn_on_read(evutil_socket_t fd, short what, void *arg)
 	st->buf[st->len] = '\0';
 }
 
-/* spawn_build_env: environ minus the keys overridden by extra, then extra.
+/* proc_build_env: environ minus the keys overridden by extra, then extra.
  * The strings stay owned by environ and the caller; only the array is
  * allocated. */
 static int
-spawn_build_env(const char *const *extra, char ***envp, char *err, size_t errlen)
+proc_build_env(const char *const *extra, char ***envp, char *err, size_t errlen)
 {
 	size_t n_env = 0, n_extra = 0, i, j, k = 0;
 	char **env;
@@ -300,10 +298,10 @@ spawn_build_env(const char *const *extra, char ***envp, char *err, size_t errlen
 		}
 		n_extra++;
 	}
-	if (n_env + n_extra > SPAWN_MAX_ENV) {
+	if (n_env + n_extra > PROC_MAX_ENV) {
 		return canary_errf(err, errlen, CANARY_ETOOBIG,
 		                   "spawn: %zu environment entries, at most %d", n_env + n_extra,
-		                   SPAWN_MAX_ENV);
+		                   PROC_MAX_ENV);
 	}
 	env = calloc(n_env + n_extra + 1, sizeof(*env));
 	if (env == NULL) {
@@ -333,7 +331,7 @@ spawn_build_env(const char *const *extra, char ***envp, char *err, size_t errlen
 }
 
 static int
-spawn_stream_init(struct spawn *s, struct spawn_stream *st, int fd, size_t cap)
+proc_stream_init(struct proc *s, struct proc_stream *st, int fd, size_t cap)
 {
 	st->s = s;
 	st->fd = fd;
@@ -341,7 +339,7 @@ spawn_stream_init(struct spawn *s, struct spawn_stream *st, int fd, size_t cap)
 	if (fcntl(fd, F_SETFL, O_NONBLOCK) != 0) {
 		return CANARY_ESPAWN;
 	}
-	st->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, spawn_on_read, st);
+	st->ev = event_new(s->base, fd, EV_READ | EV_PERSIST, proc_on_read, st);
 	if (st->ev == NULL || event_add(st->ev, NULL) != 0) {
 		return CANARY_ENOMEM;
 	}
@@ -349,10 +347,10 @@ spawn_stream_init(struct spawn *s, struct spawn_stream *st, int fd, size_t cap)
 }
 
 int
-spawn_start(struct event_base *base, const struct spawn_opts *opts, spawn_cb cb, void *arg,
-            struct spawn **sp, char *err, size_t errlen)
+proc_start(struct event_base *base, const struct proc_opts *opts, proc_cb cb, void *arg,
+           struct proc **sp, char *err, size_t errlen)
 {
-	struct spawn *s = NULL;
+	struct proc *s = NULL;
 	int out_pipe[2] = {-1, -1}, err_pipe[2] = {-1, -1};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -371,17 +369,17 @@ spawn_start(struct event_base *base, const struct spawn_opts *opts, spawn_cb cb,
 		return canary_errf(err, errlen, CANARY_EINVAL, "spawn: no command given");
 	}
 	for (nargs = 0; opts->argv[nargs] != NULL; nargs++) {
-		if (nargs >= SPAWN_MAX_ARGS) {
+		if (nargs >= PROC_MAX_ARGS) {
 			return canary_errf(err, errlen, CANARY_ETOOBIG,
 			                   "spawn: %s: more than %d arguments", opts->argv[0],
-			                   SPAWN_MAX_ARGS);
+			                   PROC_MAX_ARGS);
 		}
 	}
 	if (opts->timeout_ms < 0 || opts->kill_grace_ms < 0) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "spawn: %s: negative timeout or grace", opts->argv[0]);
 	}
-	rv = spawn_build_env(opts->env, &envp, err, errlen);
+	rv = proc_build_env(opts->env, &envp, err, errlen);
 	if (rv != 0) {
 		goto out;
 	}
@@ -397,7 +395,7 @@ spawn_start(struct event_base *base, const struct spawn_opts *opts, spawn_cb cb,
 	s->pidfd = -1;
 	s->out.fd = -1;
 	s->err.fd = -1;
-	s->kill_grace_ms = opts->kill_grace_ms > 0 ? opts->kill_grace_ms : SPAWN_KILL_GRACE_MS;
+	s->kill_grace_ms = opts->kill_grace_ms > 0 ? opts->kill_grace_ms : PROC_KILL_GRACE_MS;
 	if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
 		rv = canary_errf(err, errlen, CANARY_ESPAWN, "spawn: %s: pipe: %s", opts->argv[0],
 		                 strerror(errno));
@@ -451,13 +449,13 @@ spawn_start(struct event_base *base, const struct spawn_opts *opts, spawn_cb cb,
 	close(out_pipe[1]);
 	close(err_pipe[1]);
 	out_pipe[1] = err_pipe[1] = -1;
-	rv = spawn_stream_init(s, &s->out, out_pipe[0],
-	                       opts->max_output > 0 ? opts->max_output : SPAWN_MAX_OUTPUT_DEFAULT);
+	rv = proc_stream_init(s, &s->out, out_pipe[0],
+	                      opts->max_output > 0 ? opts->max_output : PROC_MAX_OUTPUT_DEFAULT);
 	out_pipe[0] = -1;
 	if (rv == 0) {
-		rv = spawn_stream_init(s, &s->err, err_pipe[0],
-		                       opts->max_output > 0 ? opts->max_output
-		                                            : SPAWN_MAX_OUTPUT_DEFAULT);
+		rv = proc_stream_init(s, &s->err, err_pipe[0],
+		                      opts->max_output > 0 ? opts->max_output
+		                                           : PROC_MAX_OUTPUT_DEFAULT);
 		err_pipe[0] = -1;
 	}
 	if (rv != 0) {
@@ -465,18 +463,18 @@ spawn_start(struct event_base *base, const struct spawn_opts *opts, spawn_cb cb,
 		                 opts->argv[0]);
 		goto out;
 	}
-	s->timeout_ev = evtimer_new(base, spawn_on_timeout, s);
-	s->kill_ev = evtimer_new(base, spawn_on_kill, s);
-	s->drain_ev = evtimer_new(base, spawn_on_drain, s);
+	s->timeout_ev = evtimer_new(base, proc_on_timeout, s);
+	s->kill_ev = evtimer_new(base, proc_on_kill, s);
+	s->drain_ev = evtimer_new(base, proc_on_drain, s);
 	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (s->pidfd >= 0) {
-		s->pid_ev = event_new(base, s->pidfd, EV_READ | EV_PERSIST, spawn_on_pid, s);
+		s->pid_ev = event_new(base, s->pidfd, EV_READ | EV_PERSIST, proc_on_pid, s);
 		if (s->pid_ev != NULL && event_add(s->pid_ev, NULL) != 0) {
 			rv = CANARY_ENOMEM;
 		}
 	} else {
-		s->pid_ev = event_new(base, -1, EV_PERSIST, spawn_on_pid, s);
-		spawn_ms_to_tv(SPAWN_POLL_MS, &tv);
+		s->pid_ev = event_new(base, -1, EV_PERSIST, proc_on_pid, s);
+		proc_ms_to_tv(PROC_POLL_MS, &tv);
 		if (s->pid_ev != NULL && event_add(s->pid_ev, &tv) != 0) {
 			rv = CANARY_ENOMEM;
 		}
@@ -486,7 +484,7 @@ spawn_start(struct event_base *base, const struct spawn_opts *opts, spawn_cb cb,
 		rv = CANARY_ENOMEM;
 	}
 	if (rv == 0 && opts->timeout_ms > 0) {
-		spawn_ms_to_tv(opts->timeout_ms, &tv);
+		proc_ms_to_tv(opts->timeout_ms, &tv);
 		if (event_add(s->timeout_ev, &tv) != 0) {
 			rv = CANARY_ENOMEM;
 		}
@@ -503,10 +501,10 @@ spawn_start(struct event_base *base, const struct spawn_opts *opts, spawn_cb cb,
 out:
 	if (s != NULL && s->pid > 0) {
 		/* Started but cannot be watched: do not leave it running. */
-		spawn_kill_group(s, SIGKILL);
+		proc_kill_group(s, SIGKILL);
 		(void)waitpid(s->pid, NULL, 0);
 	}
-	spawn_free(s);
+	proc_free(s);
 	if (fa_ok) {
 		posix_spawn_file_actions_destroy(&fa);
 	}
@@ -526,24 +524,24 @@ out:
 }
 
 void
-spawn_cancel(struct spawn *s)
+proc_cancel(struct proc *s)
 {
 	if (s == NULL) {
 		return;
 	}
 	if (!s->reaped && s->pid > 0) {
-		spawn_kill_group(s, SIGKILL);
+		proc_kill_group(s, SIGKILL);
 		while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
 		}
 	} else if (s->pid > 0) {
 		/* Grandchildren may still hold the pipes. */
-		spawn_kill_group(s, SIGKILL);
+		proc_kill_group(s, SIGKILL);
 	}
-	spawn_free(s);
+	proc_free(s);
 }
 
 size_t
-spawn_strip_ansi(char *s)
+proc_strip_ansi(char *s)
 {
 	char *r = s, *w = s;
 
@@ -587,17 +585,17 @@ spawn_strip_ansi(char *s)
 }
 
 static int
-spawn_is_space(char c)
+proc_is_space(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f';
 }
 
 void
-spawn_tail_lines(const char *src, int max_lines, char *dst, size_t dstlen)
+proc_tail_lines(const char *src, int max_lines, char *dst, size_t dstlen)
 {
 	const char *end, *p;
-	const char *starts[SPAWN_MAX_TAIL_LINES];
-	size_t lens[SPAWN_MAX_TAIL_LINES];
+	const char *starts[PROC_MAX_TAIL_LINES];
+	size_t lens[PROC_MAX_TAIL_LINES];
 	int n = 0, i;
 	size_t w = 0;
 
@@ -608,8 +606,8 @@ spawn_tail_lines(const char *src, int max_lines, char *dst, size_t dstlen)
 	if (src == NULL || max_lines <= 0) {
 		return;
 	}
-	if (max_lines > SPAWN_MAX_TAIL_LINES) {
-		max_lines = SPAWN_MAX_TAIL_LINES;
+	if (max_lines > PROC_MAX_TAIL_LINES) {
+		max_lines = PROC_MAX_TAIL_LINES;
 	}
 	/* Walk backwards collecting up to max_lines non-blank lines. */
 	end = src + strlen(src);
@@ -622,10 +620,10 @@ spawn_tail_lines(const char *src, int max_lines, char *dst, size_t dstlen)
 		}
 		ls = p;
 		le = end;
-		while (ls < le && spawn_is_space(*ls)) {
+		while (ls < le && proc_is_space(*ls)) {
 			ls++;
 		}
-		while (le > ls && spawn_is_space(le[-1])) {
+		while (le > ls && proc_is_space(le[-1])) {
 			le--;
 		}
 		if (le > ls) {

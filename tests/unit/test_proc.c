@@ -1,4 +1,4 @@
-/* test_spawn.c: child processes on the loop: exit codes, signals, timeouts
+/* test_proc.c: child processes on the loop: exit codes, signals, timeouts
  * that kill the whole group, output caps, environment and working dir. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -17,22 +17,22 @@
 #include <unistd.h>
 
 #include "err.h"
-#include "spawn.h"
+#include "proc.h"
 
 #define TEST_DEADLINE_S 20
 
 struct run {
 	struct event_base *base;
 	int done;
-	int in_start; /* set while spawn_start runs: the callback must not see it */
+	int in_start; /* set while proc_start runs: the callback must not see it */
 	int cb_in_start;
-	struct spawn_result res;
+	struct proc_result res;
 	char *out;
 	char *err;
 };
 
 static void
-on_done(const struct spawn_result *res, void *arg)
+on_done(const struct proc_result *res, void *arg)
 {
 	struct run *r = arg;
 
@@ -66,7 +66,7 @@ now_s(void)
 /* run_child: runs opts to completion (or the test deadline) and returns the
  * seconds it took. */
 static double
-run_child(struct run *r, struct spawn_opts *opts)
+run_child(struct run *r, struct proc_opts *opts)
 {
 	char err[CANARY_ERRLEN];
 	struct event *dl;
@@ -80,7 +80,7 @@ run_child(struct run *r, struct spawn_opts *opts)
 	dl = evtimer_new(r->base, on_deadline, r->base);
 	assert_int_equal(evtimer_add(dl, &tv), 0);
 	r->in_start = 1;
-	rv = spawn_start(r->base, opts, on_done, r, NULL, err, sizeof(err));
+	rv = proc_start(r->base, opts, on_done, r, NULL, err, sizeof(err));
 	r->in_start = 0;
 	assert_int_equal(rv, 0);
 	assert_int_equal(r->done, 0);
@@ -103,7 +103,7 @@ static void
 test_exit_code_and_streams(void **state)
 {
 	const char *argv[] = {"sh", "-c", "echo to-out; echo to-err >&2; exit 3", NULL};
-	struct spawn_opts o = {.argv = argv};
+	struct proc_opts o = {.argv = argv};
 	struct run r;
 
 	(void)state;
@@ -123,7 +123,7 @@ static void
 test_exit_zero_no_output(void **state)
 {
 	const char *argv[] = {"true", NULL};
-	struct spawn_opts o = {.argv = argv};
+	struct proc_opts o = {.argv = argv};
 	struct run r;
 
 	(void)state;
@@ -139,7 +139,7 @@ static void
 test_killed_by_signal(void **state)
 {
 	const char *argv[] = {"sh", "-c", "kill -USR1 $$; sleep 5", NULL};
-	struct spawn_opts o = {.argv = argv};
+	struct proc_opts o = {.argv = argv};
 	struct run r;
 
 	(void)state;
@@ -182,7 +182,7 @@ test_timeout_kills_group(void **state)
 	char pidfile[] = "/tmp/canary-spawn-XXXXXX";
 	char script[512];
 	const char *argv[] = {"sh", "-c", script, NULL};
-	struct spawn_opts o = {.argv = argv, .timeout_ms = 300, .kill_grace_ms = 500};
+	struct proc_opts o = {.argv = argv, .timeout_ms = 300, .kill_grace_ms = 500};
 	struct run r;
 	FILE *f;
 	int fd, grandchild = 0;
@@ -220,7 +220,7 @@ test_timeout_sigkill_after_grace(void **state)
 {
 	/* A child that ignores SIGTERM gets SIGKILL after the grace. */
 	const char *argv[] = {"sh", "-c", "trap '' TERM; echo ready; sleep 30; sleep 30", NULL};
-	struct spawn_opts o = {.argv = argv, .timeout_ms = 200, .kill_grace_ms = 300};
+	struct proc_opts o = {.argv = argv, .timeout_ms = 200, .kill_grace_ms = 300};
 	struct run r;
 	double took;
 
@@ -241,7 +241,7 @@ test_output_cap(void **state)
 	 * full pipe and must exit 0. */
 	const char *argv[] = {"sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo e >&2",
 	                      NULL};
-	struct spawn_opts o = {.argv = argv, .max_output = 1000};
+	struct proc_opts o = {.argv = argv, .max_output = 1000};
 	struct run r;
 
 	(void)state;
@@ -262,7 +262,7 @@ test_env_and_cwd(void **state)
 {
 	const char *argv[] = {"sh", "-c", "echo \"$CANARY_T1 $CANARY_T2\"; pwd", NULL};
 	const char *env[] = {"CANARY_T1=extra", NULL};
-	struct spawn_opts o = {.argv = argv, .env = env, .cwd = "/"};
+	struct proc_opts o = {.argv = argv, .env = env, .cwd = "/"};
 	struct run r;
 
 	(void)state;
@@ -281,7 +281,7 @@ test_stdin_is_null(void **state)
 {
 	/* A prompt must read EOF at once, never wait on the controller. */
 	const char *argv[] = {"sh", "-c", "if read x; then echo got; else echo eof; fi", NULL};
-	struct spawn_opts o = {.argv = argv, .timeout_ms = 5000};
+	struct proc_opts o = {.argv = argv, .timeout_ms = 5000};
 	struct run r;
 
 	(void)state;
@@ -299,23 +299,23 @@ test_not_found_and_bad_args(void **state)
 	const char *empty[] = {NULL};
 	const char *argv_ok[] = {"true", NULL};
 	const char *bad_env[] = {"NOEQUALS", NULL};
-	struct spawn_opts o = {.argv = argv};
+	struct proc_opts o = {.argv = argv};
 	struct run r;
 	char err[CANARY_ERRLEN];
 
 	(void)state;
 	memset(&r, 0, sizeof(r));
-	assert_int_equal(spawn_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_ESPAWN);
+	assert_int_equal(proc_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_ESPAWN);
 	assert_non_null(strstr(err, "canary-no-such-command-xyz"));
 	o.argv = empty;
-	assert_int_equal(spawn_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_EINVAL);
+	assert_int_equal(proc_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_EINVAL);
 	o.argv = argv_ok;
 	o.env = bad_env;
-	assert_int_equal(spawn_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_EINVAL);
+	assert_int_equal(proc_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_EINVAL);
 	assert_non_null(strstr(err, "KEY=VALUE"));
 	o.env = NULL;
 	o.cwd = "/no/such/dir/canary";
-	assert_int_equal(spawn_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_ESPAWN);
+	assert_int_equal(proc_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_ESPAWN);
 	assert_non_null(strstr(err, "/no/such/dir/canary"));
 	assert_int_equal(r.done, 0);
 	event_base_free(base);
@@ -326,8 +326,8 @@ test_cancel(void **state)
 {
 	struct event_base *base = event_base_new();
 	const char *argv[] = {"sleep", "30", NULL};
-	struct spawn_opts o = {.argv = argv};
-	struct spawn *s = NULL;
+	struct proc_opts o = {.argv = argv};
+	struct proc *s = NULL;
 	struct run r;
 	char err[CANARY_ERRLEN];
 	double t0 = now_s();
@@ -335,11 +335,11 @@ test_cancel(void **state)
 	(void)state;
 	memset(&r, 0, sizeof(r));
 	r.base = base;
-	assert_int_equal(spawn_start(base, &o, on_done, &r, &s, err, sizeof(err)), 0);
+	assert_int_equal(proc_start(base, &o, on_done, &r, &s, err, sizeof(err)), 0);
 	assert_non_null(s);
 	event_base_loop(base, EVLOOP_NONBLOCK);
-	spawn_cancel(s);
-	spawn_cancel(NULL);
+	proc_cancel(s);
+	proc_cancel(NULL);
 	assert_true(now_s() - t0 < 5.0);
 	/* Nothing left registered, no callback. */
 	assert_int_equal(event_base_dispatch(base), 1);
@@ -357,10 +357,10 @@ test_strip_ansi(void **state)
 	size_t n;
 
 	(void)state;
-	n = spawn_strip_ansi(s);
+	n = proc_strip_ansi(s);
 	assert_string_equal(s, "\xe2\x9c\x98 [ERROR] A request failed.\n  https://x!");
 	assert_int_equal(n, strlen(s));
-	assert_int_equal(spawn_strip_ansi(plain), strlen("no escapes"));
+	assert_int_equal(proc_strip_ansi(plain), strlen("no escapes"));
 	assert_string_equal(plain, "no escapes");
 }
 
@@ -370,13 +370,13 @@ test_tail_lines(void **state)
 	char dst[64];
 
 	(void)state;
-	spawn_tail_lines("a\n\n  b  \n\nc\nd\n\n", 3, dst, sizeof(dst));
+	proc_tail_lines("a\n\n  b  \n\nc\nd\n\n", 3, dst, sizeof(dst));
 	assert_string_equal(dst, "b\nc\nd");
-	spawn_tail_lines("only", 5, dst, sizeof(dst));
+	proc_tail_lines("only", 5, dst, sizeof(dst));
 	assert_string_equal(dst, "only");
-	spawn_tail_lines("\n \n", 5, dst, sizeof(dst));
+	proc_tail_lines("\n \n", 5, dst, sizeof(dst));
 	assert_string_equal(dst, "");
-	spawn_tail_lines("aaaaaaaaaa\nbbbbbbbbbb", 2, dst, 8);
+	proc_tail_lines("aaaaaaaaaa\nbbbbbbbbbb", 2, dst, 8);
 	assert_string_equal(dst, "aaaaaaa");
 }
 

@@ -13,8 +13,8 @@
 
 /* Text buffer with a ceiling, for plan_render. */
 #define PLAN_TEXT_MAX (256 * 1024)
-/* Longest rollback walk: three moves plus the preparatory one, plus margin;
- * a longer walk means plan_rollback_next does not make progress (a bug). */
+/* Longest rollback walk: the three moves plus margin; a longer walk means
+ * plan_rollback_next does not make progress (a bug). */
 #define PLAN_ROLLBACK_MAX_MOVES 6
 #define PLAN_DEP_TEXT_LEN       (2 * (CANARY_UUID_LEN + 8) + 8)
 
@@ -520,7 +520,7 @@ int
 plan_rollback_next(const struct plan_state *st, const struct plan_versions *v, struct plan_move *mv,
                    char *err, size_t errlen)
 {
-	char sd[PLAN_DEP_TEXT_LEN], md[PLAN_DEP_TEXT_LEN], nd[PLAN_DEP_TEXT_LEN];
+	char sd[PLAN_DEP_TEXT_LEN], md[PLAN_DEP_TEXT_LEN];
 	int rv;
 
 	memset(mv, 0, sizeof(*mv));
@@ -534,65 +534,49 @@ plan_rollback_next(const struct plan_state *st, const struct plan_versions *v, s
 		                   "m0=\"%s\"",
 		                   v->s0, v->m0);
 	}
+	if (strcmp(v->pin_m0, v->s0) != 0) {
+		/* The end state m0+s0 would itself break the invariant: move (3)
+		 * would leave m0's pin out of the server deployment. */
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "rollback: expected m0 (%s) to pin s0 (%s), got pin %s: "
+		                   "production m0+s0 would be skewed",
+		                   v->m0, v->s0, v->pin_m0[0] != '\0' ? v->pin_m0 : "(none)");
+	}
 	plan_deployment_format(&st->server, sd, sizeof(sd));
 	plan_deployment_format(&st->middleware, md, sizeof(md));
 
 	/* (1) s0 back beside what is there. */
 	if (!plan_deployment_has(&st->server, v->s0)) {
 		const struct deployment *s = &st->server;
-		int keep = 0;
+		int keep = 0, unknown = 0, p0, p1;
 
-		if (s->n_versions == 2) {
-			int unknown = 0;
-			int p0 = plan_pinned(st, v, s->versions[0].version_id, &unknown);
-			int p1 = plan_pinned(st, v, s->versions[1].version_id, &unknown);
-
-			if (p0 && p1) {
-				/* Both server versions are pinned: collapse the
-				 * middleware to one version first (its pin stays). */
-				const struct deployment *m = &st->middleware;
-				int k = 0;
-
-				if (m->versions[1].percentage > m->versions[0].percentage ||
-				    (m->versions[1].percentage == m->versions[0].percentage &&
-				     strcmp(m->versions[1].version_id, v->m1) == 0)) {
-					k = 1;
-				}
-				mv->number = 0;
-				mv->worker = PLAN_MIDDLEWARE;
-				plan_dep_set(&mv->dep, m->versions[k].version_id, 100, NULL, 0);
-				snprintf(mv->why, sizeof(mv->why),
-				         "both server versions of %s are pinned by middleware %s: "
-				         "middleware to %s first, so one server version can make "
-				         "room for s0",
-				         sd, md, plan_deployment_format(&mv->dep, nd, sizeof(nd)));
-				return 0;
-			}
-			if (p1 && !p0) {
-				keep = 1;
-			} else if (p0 == p1 &&
-			           s->versions[1].percentage > s->versions[0].percentage) {
-				/* Neither pinned (or pins unknown): keep the one serving more. */
-				keep = 1;
-			}
+		if (s->n_versions == 1) {
 			mv->number = 1;
 			mv->worker = PLAN_SERVER;
-			plan_dep_set(&mv->dep, s->versions[keep].version_id, 100, v->s0, 0);
-			snprintf(mv->why, sizeof(mv->why),
-			         "s0 is not in server %s: %s kept (%s), %s dropped, s0 added at "
-			         "0%%%s",
-			         sd, s->versions[keep].version_id,
-			         p0 || p1 ? "pinned by the middleware" : "larger share",
-			         s->versions[1 - keep].version_id,
-			         unknown ? "; a middleware version's pin is unknown, so the "
-			                   "invariant for it cannot be shown"
-			                 : "");
+			plan_dep_set(&mv->dep, s->versions[0].version_id, 100, v->s0, 0);
+			snprintf(mv->why, sizeof(mv->why), "s0 is not in server %s: add it at 0%%",
+			         sd);
 			return 0;
+		}
+		/* Two server versions and no s0: one must go. m0 pins s0, which
+		 * is not there, so at most one of them is pinned (by m1): keep
+		 * that one, else the one serving more. */
+		p0 = plan_pinned(st, v, s->versions[0].version_id, &unknown);
+		p1 = plan_pinned(st, v, s->versions[1].version_id, &unknown);
+		if (p1 || (!p0 && s->versions[1].percentage > s->versions[0].percentage)) {
+			keep = 1;
 		}
 		mv->number = 1;
 		mv->worker = PLAN_SERVER;
-		plan_dep_set(&mv->dep, s->versions[0].version_id, 100, v->s0, 0);
-		snprintf(mv->why, sizeof(mv->why), "s0 is not in server %s: add it at 0%%", sd);
+		plan_dep_set(&mv->dep, s->versions[keep].version_id, 100, v->s0, 0);
+		snprintf(mv->why, sizeof(mv->why),
+		         "s0 is not in server %s: %s kept (%s), %s dropped, s0 added at 0%%%s", sd,
+		         s->versions[keep].version_id,
+		         p0 || p1 ? "pinned by the middleware" : "larger share",
+		         s->versions[1 - keep].version_id,
+		         unknown ? "; a middleware version's pin is unknown, so the "
+		                   "invariant for it cannot be shown"
+		                 : "");
 		return 0;
 	}
 	/* (2) middleware {m0:100}. */

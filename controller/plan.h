@@ -61,7 +61,7 @@ struct plan_state {
 struct plan_move {
 	int done; /* 1: production is m0+s0 (middleware {m0:100}, server {s0:100}); nothing to do */
 	int number; /* DESIGN.md's move: 1 (s0 back at 0%), 2 (middleware {m0:100}),
-	             * 3 (server {s0:100}); 0 for the preparatory move (see plan_rollback_next) */
+	             * 3 (server {s0:100}) */
 	enum plan_worker worker;
 	struct deployment dep;
 	char why[CANARY_ERRLEN]; /* one line for people: what the move does and why */
@@ -165,21 +165,18 @@ int plan_verify(const struct plan_step *steps, int n, const struct plan_versions
  *   (2) middleware not {m0:100}: deploy middleware {m0:100};
  *   (3) server not {s0:100}: deploy server {s0:100};
  *   done when middleware is {m0:100} and server {s0:100}.
+ * m0 must pin s0 (else the end state m0+s0 is itself skewed: CANARY_EINVAL).
  * Move (1) with two server versions and no s0: a deployment holds at most
- * two, so one must go. The one kept is the one the middleware's versions
- * pin; {kept:100, s0:0} keeps every pin that was present. When both server
- * versions are pinned (two middleware versions, neither pinning s0), no
- * server move can keep the invariant, so a preparatory move (number 0)
- * first collapses the middleware to the version with the larger percentage
- * (m1 on a tie), at 100%; its pin stays deployed, so that move keeps the
- * invariant, and the next call makes move (1). When a middleware version's
- * pin is unknown (neither m0 nor m1, someone else's upload), the server
- * version with the larger percentage is kept and why says the invariant
- * for that version could not be shown. Every move returned keeps the
- * invariant whenever it held before the move; a move from a state where it
- * was already broken never adds a break.
+ * two, so one must go. m0's pin is the missing s0, so at most one of the
+ * two is pinned (by m1): that one is kept, else the one with the larger
+ * percentage (the first on a tie); {kept:100, s0:0} keeps every pin that
+ * was present. When a middleware version's pin is unknown (neither m0 nor
+ * m1, someone else's upload), why says the invariant for that version could
+ * not be shown. Every move returned keeps the invariant whenever it held
+ * before the move; a move from a state where it was already broken never
+ * adds a break. At most three moves reach m0+s0 from any valid state.
  * Returns 0 with *mv filled, or CANARY_EINVAL for an invalid deployment in
- * st or invalid versions. */
+ * st, s0 or m0 unset, or pin_m0 != s0. */
 int plan_rollback_next(const struct plan_state *st, const struct plan_versions *v,
                        struct plan_move *mv, char *err, size_t errlen);
 

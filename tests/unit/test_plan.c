@@ -66,7 +66,7 @@ test_is_production(const struct plan_state *st, const struct plan_versions *v)
 	       st->middleware.versions[0].percentage == 100;
 }
 
-/* Walks the rollback from st. Asserts: at most 4 moves, every move valid,
+/* Walks the rollback from st. Asserts: at most 3 moves, every move valid,
  * the invariant after every move when it held at the start (or whenever it
  * holds once), production reached at the end. Returns the number of moves. */
 static int
@@ -77,7 +77,7 @@ test_rollback_walk(const struct plan_state *start, const struct plan_versions *v
 	struct plan_move mv;
 	int held = plan_invariant(&st, v, NULL, err, sizeof(err)) == 0;
 
-	for (int k = 0; k < 5; k++) {
+	for (int k = 0; k < 4; k++) {
 		assert_int_equal(plan_rollback_next(&st, v, &mv, err, sizeof(err)), 0);
 		if (mv.done) {
 			assert_true(test_is_production(&st, v));
@@ -95,7 +95,7 @@ test_rollback_walk(const struct plan_state *start, const struct plan_versions *v
 		}
 		held = held || now;
 	}
-	fail_msg("rollback did not finish within 5 moves");
+	fail_msg("rollback did not finish within 3 moves");
 	return -1;
 }
 
@@ -356,15 +356,21 @@ test_rejected_orders(void **state)
 
 /* Rollback from every combination of server and middleware deployments over
  * the known versions plus a stranger's (sX, mX), splits 100/0, 50/50, 0/100. */
+/* Every state over three server and three middleware versions (s0, s1, an
+ * unknown sX; m0, m1, an unknown mX) with uneven, even and 0/100 splits,
+ * for every pin m1 may carry (s1, s0, sX): the walk keeps the invariant
+ * whenever it held and reaches m0+s0 within three moves. */
 static void
 test_rollback_odd_states(void **state)
 {
 	struct plan_versions v = test_versions();
-	const char *sv[] = {v.s0, v.s1, "99999999-9999-4999-8999-999999999999"};
+	const char *sx = "99999999-9999-4999-8999-999999999999";
+	const char *sv[] = {v.s0, v.s1, sx};
 	const char *mv[] = {v.m0, v.m1, "cccccccc-cccc-4ccc-8ccc-cccccccccccc"};
-	const int splits[][2] = {{100, 0}, {50, 50}, {0, 100}};
-	struct deployment sdeps[32], mdeps[32];
-	int ns = 0, nm = 0, walks = 0;
+	const char *pins_m1[] = {v.s1, v.s0, sx};
+	const int splits[][2] = {{100, 0}, {70, 30}, {50, 50}, {30, 70}, {0, 100}};
+	struct deployment sdeps[64], mdeps[64];
+	int ns = 0, nm = 0, walks = 0, most = 0;
 
 	(void)state;
 	for (int a = 0; a < 3; a++) {
@@ -374,20 +380,28 @@ test_rollback_odd_states(void **state)
 			if (a == b) {
 				continue;
 			}
-			for (int k = 0; k < 3; k++) {
+			for (int k = 0; k < 5; k++) {
 				test_dep(&sdeps[ns++], sv[a], splits[k][0], sv[b], splits[k][1]);
 				test_dep(&mdeps[nm++], mv[a], splits[k][0], mv[b], splits[k][1]);
 			}
 		}
 	}
-	for (int i = 0; i < ns; i++) {
-		for (int j = 0; j < nm; j++) {
-			struct plan_state st = {.server = sdeps[i], .middleware = mdeps[j]};
-			test_rollback_walk(&st, &v);
-			walks++;
+	for (int p = 0; p < 3; p++) {
+		struct plan_versions pv = v;
+
+		snprintf(pv.pin_m1, sizeof(pv.pin_m1), "%s", pins_m1[p]);
+		for (int i = 0; i < ns; i++) {
+			for (int j = 0; j < nm; j++) {
+				struct plan_state st = {.server = sdeps[i], .middleware = mdeps[j]};
+				int n = test_rollback_walk(&st, &pv);
+
+				most = n > most ? n : most;
+				walks++;
+			}
 		}
 	}
-	assert_int_equal(walks, 21 * 21);
+	assert_int_equal(walks, 3 * 33 * 33);
+	assert_int_equal(most, 3);
 }
 
 static void
@@ -418,26 +432,20 @@ test_rollback_two_servers_no_s0(void **state)
 	test_dep(&want, sx, 100, v.s0, 0);
 	assert_true(plan_deployment_equal(&mv.dep, &want));
 
-	/* Both server versions pinned (m0 here pins sX): collapse the
-	 * middleware first, to the version with the larger share. */
+	/* m0 pinning anything but s0: the end state m0+s0 is itself skewed.
+	 * From server {sX:100} + middleware {m0:100} (m0 pins sX, invariant
+	 * holds) the walk would add s0 at 0% and then deploy server {s0:100},
+	 * dropping m0's pin: refused before any move. */
 	struct plan_versions odd = v;
 	snprintf(odd.pin_m0, sizeof(odd.pin_m0), "%s", sx);
+	test_dep(&st.server, sx, 100, NULL, 0);
+	test_dep(&st.middleware, v.m0, 100, NULL, 0);
+	assert_int_equal(plan_invariant(&st, &odd, NULL, err, sizeof(err)), 0);
+	assert_int_equal(plan_rollback_next(&st, &odd, &mv, err, sizeof(err)), CANARY_EINVAL);
+	assert_non_null(strstr(err, "pin s0"));
 	test_dep(&st.server, sx, 50, v.s1, 50);
 	test_dep(&st.middleware, v.m0, 70, v.m1, 30);
-	assert_int_equal(plan_invariant(&st, &odd, NULL, err, sizeof(err)), 0);
-	assert_int_equal(plan_rollback_next(&st, &odd, &mv, err, sizeof(err)), 0);
-	assert_int_equal(mv.number, 0);
-	assert_int_equal(mv.worker, PLAN_MIDDLEWARE);
-	test_dep(&want, v.m0, 100, NULL, 0);
-	assert_true(plan_deployment_equal(&mv.dep, &want));
-	plan_state_apply(&st, mv.worker, &mv.dep);
-	assert_int_equal(plan_invariant(&st, &odd, NULL, err, sizeof(err)), 0);
-	assert_int_equal(plan_rollback_next(&st, &odd, &mv, err, sizeof(err)), 0);
-	assert_int_equal(mv.number, 1);
-	test_dep(&want, sx, 100, v.s0, 0);
-	assert_true(plan_deployment_equal(&mv.dep, &want));
-	plan_state_apply(&st, mv.worker, &mv.dep);
-	assert_int_equal(plan_invariant(&st, &odd, NULL, err, sizeof(err)), 0);
+	assert_int_equal(plan_rollback_next(&st, &odd, &mv, err, sizeof(err)), CANARY_EINVAL);
 }
 
 static void

@@ -1382,6 +1382,7 @@ run_check(struct run_env *env)
 	char err[CANARY_ERRLEN];
 	int rv;
 
+	memset(&h, 0, sizeof(h));
 	run_init(&r, env);
 	if ((rv = run_read_state(&r, &st, err, sizeof(err))) != 0) {
 		fprintf(stderr, "canary-controller: check: %s\n", err);

@@ -22,6 +22,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <event2/event.h>
 

@@ -8,21 +8,25 @@
  * JOURNAL is the state directory's journal.jsonl (controller/journal.h);
  * it may not exist yet. TYPE is a record type ("intent", "step", ...) or
  * "*" for any record. Only complete lines (ending in "\n") count: a torn
- * last line is not a record. The file is polled every CRASH_POLL_US, reading
- * only the bytes added since the last look, so the kill lands within about
- * a millisecond of the record's write: usually before the controller's next
- * platform call, but no ordering is promised (the test asserts outcomes
- * that hold whatever the exact moment).
+ * last line is not a record. The file is read as it grows, woken by inotify
+ * (Linux) at each write, so the kill lands tens of microseconds after the
+ * record's write: before the controller's next platform call in practice,
+ * but no ordering is promised (a record written without any I/O in between
+ * may make it too; the tests assert outcomes that hold whatever the exact
+ * moment, and crash_lib.sh trims such records when that is equivalent).
  *
  * Prints the matching record (cut to CRASH_PRINT_MAX bytes) on stdout.
  * Exit 0: seen (and killed); 1: not seen within TIMEOUT_MS; 2: usage or I/O
  * error; 3: PID ended (or is a zombie) before the record was written.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,6 +36,8 @@
 #define CRASH_PREFIX    48    /* bytes of a line kept to read its type */
 #define CRASH_PRINT_MAX 512   /* bytes of the matching line kept to print */
 #define CRASH_CHUNK     65536 /* bytes read per call */
+#define CRASH_WAKE_MS   20    /* with inotify: look at the pid at least this often */
+#define CRASH_EVENTS    4096  /* bytes of inotify events drained per read */
 
 struct crash_line {
 	char text[CRASH_PRINT_MAX + 1];
@@ -92,9 +98,9 @@ main(int argc, char **argv)
 	long long deadline;
 	struct crash_line line = {{0}, 0};
 	long seen = 0;
-	off_t offset = 0;
+	int fd = -1, ifd = -1, wd = -1;
 	char *buf = NULL;
-	struct timespec poll = {.tv_sec = 0, .tv_nsec = CRASH_POLL_US * 1000L};
+	struct timespec pause = {.tv_sec = 0, .tv_nsec = CRASH_POLL_US * 1000L};
 	int rc = 2;
 
 	if (argc != 5 && argc != 6) {
@@ -121,46 +127,46 @@ main(int argc, char **argv)
 		fprintf(stderr, "crash_watch: out of memory\n");
 		return 2;
 	}
+	/* inotify wakes the loop the moment the controller writes; without
+	 * it (or before the file exists) the loop polls every CRASH_POLL_US. */
+	ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	deadline = crash_now_ms() + timeout_ms;
 	for (;;) {
 		/* Looked at before reading: a pid found dead has written all it
 		 * ever will, so a record missing from this read never comes. */
 		int dead = pid > 0 && !crash_alive(pid);
-		FILE *f = fopen(path, "rb");
-		size_t got = 0;
+		ssize_t got;
 
-		if (f == NULL && errno != ENOENT) {
-			fprintf(stderr, "crash_watch: %s: %s\n", path, strerror(errno));
-			goto out;
-		}
-		if (f != NULL && fseeko(f, offset, SEEK_SET) == 0) {
-			while ((got = fread(buf, 1, CRASH_CHUNK, f)) > 0) {
-				for (size_t i = 0; i < got; i++) {
-					if (buf[i] != '\n') {
-						if (line.len < CRASH_PRINT_MAX) {
-							line.text[line.len++] = buf[i];
-						}
-						continue;
-					}
-					line.text[line.len] = '\0';
-					if (crash_line_matches(&line, type) && ++seen == n) {
-						if (pid > 0 && kill(pid, SIGKILL) != 0) {
-							fprintf(stderr,
-							        "crash_watch: kill %ld: %s\n",
-							        (long)pid, strerror(errno));
-						}
-						printf("%s\n", line.text);
-						fclose(f);
-						rc = 0;
-						goto out;
-					}
-					line.len = 0;
-				}
-				offset += (off_t)got;
+		if (fd < 0) {
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+			if (fd < 0 && errno != ENOENT) {
+				fprintf(stderr, "crash_watch: %s: %s\n", path, strerror(errno));
+				goto out;
+			}
+			if (fd >= 0 && ifd >= 0) {
+				wd = inotify_add_watch(ifd, path, IN_MODIFY);
 			}
 		}
-		if (f != NULL) {
-			fclose(f);
+		while (fd >= 0 && (got = read(fd, buf, CRASH_CHUNK)) > 0) {
+			for (ssize_t i = 0; i < got; i++) {
+				if (buf[i] != '\n') {
+					if (line.len < CRASH_PRINT_MAX) {
+						line.text[line.len++] = buf[i];
+					}
+					continue;
+				}
+				line.text[line.len] = '\0';
+				if (crash_line_matches(&line, type) && ++seen == n) {
+					if (pid > 0 && kill(pid, SIGKILL) != 0) {
+						fprintf(stderr, "crash_watch: kill %ld: %s\n",
+						        (long)pid, strerror(errno));
+					}
+					printf("%s\n", line.text);
+					rc = 0;
+					goto out;
+				}
+				line.len = 0;
+			}
 		}
 		if (dead) {
 			fprintf(stderr,
@@ -176,9 +182,25 @@ main(int argc, char **argv)
 			rc = 1;
 			goto out;
 		}
-		nanosleep(&poll, NULL);
+		if (wd >= 0) {
+			struct pollfd pfd = {.fd = ifd, .events = POLLIN};
+			char ev[CRASH_EVENTS];
+
+			if (poll(&pfd, 1, CRASH_WAKE_MS) > 0) {
+				while (read(ifd, ev, sizeof(ev)) > 0) {
+				}
+			}
+		} else {
+			nanosleep(&pause, NULL);
+		}
 	}
 out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (ifd >= 0) {
+		close(ifd);
+	}
 	free(buf);
 	return rc;
 }

@@ -6,6 +6,10 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The statuses a report's table can hold (msg.h: statuses are 100..599). */
+#define CHECK_STATUS_MIN 100
+#define CHECK_STATUS_MAX 599
+
 void
 agent_check_keys_init(struct agent_check_keys *k)
 {
@@ -13,10 +17,16 @@ agent_check_keys_init(struct agent_check_keys *k)
 }
 
 /* Adds one occurrence of status to rep's table; a status that finds no room
- * (more than CANARY_MAX_SEEN_STATUS distinct ones) goes to statuses_other. */
+ * (more than CANARY_MAX_SEEN_STATUS distinct ones), or one outside
+ * CHECK_STATUS_MIN..CHECK_STATUS_MAX that the wire form cannot carry (a
+ * server may answer 999), goes to statuses_other. */
 static void
 check_count_status(struct canary_target_report *rep, int status)
 {
+	if (status < CHECK_STATUS_MIN || status > CHECK_STATUS_MAX) {
+		rep->statuses_other++;
+		return;
+	}
 	for (int i = 0; i < rep->n_statuses; i++) {
 		if (rep->statuses[i].status == status) {
 			rep->statuses[i].count++;

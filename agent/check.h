@@ -8,7 +8,9 @@
  *
  * The rules (DESIGN.md "Probe rounds"):
  *  - the status must be one of the target's expected statuses, else an
- *    "http" error;
+ *    "http" error; a status outside 100..599 (a server may answer 999) is
+ *    such an error too, counted in statuses_other since the report's
+ *    table only carries 100..599, so the report always encodes;
  *  - when versions are expected (expect->n_middleware > 0), the middleware
  *    header must name an expected middleware version (or the override's
  *    version on an overridden request) and the server header an expected
@@ -48,7 +50,7 @@ enum agent_verdict {
 
 /* One response, as the engine saw it. Strings are borrowed for the call. */
 struct agent_response {
-	int status;                    /* HTTP status; 0: no response */
+	int status;                    /* HTTP status, any positive value; 0: no response */
 	enum canary_errclass errclass; /* meaningful when status == 0 */
 	const char *error;             /* words for a failed transfer, or NULL */
 	const char *middleware;        /* middleware version header, NULL if absent */

@@ -520,13 +520,14 @@ engine_result(struct engine_slot *s, CURLcode code, struct agent_result *res)
 		return;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	res->status = (int)status;
-	if (res->status < 100 || res->status > 599) {
-		res->status = 0;
+	/* Any status a server sends is an answer (checks count one outside
+	 * 100..599 as an http error); only none at all is a failed transfer. */
+	if (status <= 0 || status > AGENT_STATUS_MAX) {
 		res->errclass = CANARY_ERRCLASS_HTTP;
 		snprintf(res->error, sizeof(res->error), "no valid HTTP status (%ld)", status);
 		return;
 	}
+	res->status = (int)status;
 	for (int i = 0; i < AGENT_RESULT_HEADERS; i++) {
 		struct curl_header *h = NULL;
 		if (s->req.header_names[i] == NULL) {

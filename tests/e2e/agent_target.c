@@ -175,6 +175,13 @@ target_respond(int fd, const char *path, const char *head)
 		free(body);
 		return rv;
 	}
+	if (strcmp(path, "/status999") == 0) {
+		snprintf(buf, sizeof(buf),
+		         "HTTP/1.1 999 Odd\r\nx-canary-middleware-version: %s\r\n"
+		         "x-canary-server-version: %s\r\nContent-Length: 0\r\n\r\n",
+		         AGENT_TARGET_M0, AGENT_TARGET_S0);
+		return target_write(fd, buf, strlen(buf));
+	}
 	if (strcmp(path, "/redirect") == 0) {
 		snprintf(buf, sizeof(buf),
 		         "HTTP/1.1 302 Found\r\nLocation: /ok\r\nContent-Length: 0\r\n\r\n");

@@ -16,6 +16,7 @@
  *   /big-headers 200 KiB of response headers
  *   /big-body    1 MiB body ending in "NEEDLE"
  *   /redirect    302 to /ok
+ *   /status999   999 (outside HTTP's 100..599) with versions m0+s0
  *   anything else 404
  */
 #ifndef AGENT_TARGET_H

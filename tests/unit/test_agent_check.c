@@ -6,11 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "check.h"
+#include "err.h"
 
 #define M0 "00000000-0000-4000-8000-0000000000a0"
 #define M1 "00000000-0000-4000-8000-0000000000a1"
@@ -322,6 +324,42 @@ test_table_caps(void **state)
 	assert_int_equal(fx.rep.responses, CANARY_MAX_PAIRS + 3 + CANARY_MAX_SEEN_STATUS + 4);
 }
 
+/* A status the wire form cannot carry (a server may answer 999) is an
+ * answer with an http error, counted in statuses_other, and the report
+ * still encodes. */
+static void
+test_status_outside_wire_range(void **state)
+{
+	struct canary_report rep;
+	char err[CANARY_ERRLEN];
+	char *text = NULL;
+	(void)state;
+	struct agent_response r = resp(999, M0, S0, NULL);
+	unsigned v = check(&r);
+	assert_true(v & AGENT_V_STATUS);
+	assert_int_equal(fx.rep.responses, 1);
+	assert_int_equal(fx.rep.errors[CANARY_ERRCLASS_HTTP], 1);
+	assert_int_equal(fx.rep.n_statuses, 0);
+	assert_int_equal(fx.rep.statuses_other, 1);
+	assert_non_null(strstr(fx.rep.samples[0], "999"));
+	r = resp(42, NULL, NULL, NULL);
+	check(&r);
+	assert_int_equal(fx.rep.statuses_other, 2);
+	assert_int_equal(fx.rep.errors[CANARY_ERRCLASS_HTTP], 2);
+	strcpy(fx.rep.id, "home");
+	memset(&rep, 0, sizeof(rep));
+	rep.proto_version = CANARY_PROTO_VERSION;
+	strcpy(rep.agent_id, "a1");
+	strcpy(rep.region, "enam");
+	strcpy(rep.rollout_id, "r1");
+	rep.targets = &fx.rep;
+	rep.n_targets = 1;
+	if (canary_report_encode(&rep, &text, NULL, err, sizeof(err)) != 0) {
+		fail_msg("encode: %s", err);
+	}
+	free(text);
+}
+
 int
 main(void)
 {
@@ -339,6 +377,7 @@ main(void)
 	    cmocka_unit_test_setup(test_version_keys, setup),
 	    cmocka_unit_test_setup(test_unchecked_versions_are_recorded, setup),
 	    cmocka_unit_test_setup(test_table_caps, setup),
+	    cmocka_unit_test_setup(test_status_outside_wire_range, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -269,6 +269,19 @@ test_redirect_not_followed(void **state)
 	assert_int_equal(reqs, 2);
 }
 
+/* A status outside 100..599 is an answer, handed over with its headers. */
+static void
+test_status_999_is_an_answer(void **state)
+{
+	char url[128];
+	(void)state;
+	url_for(url, sizeof(url), "127.0.0.1", "/status999");
+	struct run *r = run_requests(url, 2, 1, 2000, NULL, 0, 0);
+	assert_int_equal(r->res[0].status, 999);
+	assert_int_equal(r->res[1].status, 999);
+	assert_string_equal(r->hdr[0][0], AGENT_TARGET_M0);
+}
+
 static void
 test_connection_refused(void **state)
 {
@@ -351,6 +364,7 @@ main(void)
 	    cmocka_unit_test(test_huge_headers_capped),
 	    cmocka_unit_test(test_huge_body_capped),
 	    cmocka_unit_test(test_redirect_not_followed),
+	    cmocka_unit_test(test_status_999_is_an_answer),
 	    cmocka_unit_test(test_connection_refused),
 	    cmocka_unit_test(test_connect_to),
 	    cmocka_unit_test(test_errclass_mapping),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <event2/event.h>
@@ -270,6 +271,38 @@ test_free_while_running(void **state)
 	event_base_free(base);
 }
 
+/* Answers with a status outside 100..599 (999) end up as http errors in
+ * statuses_other, and the round's report still encodes. */
+static void
+test_status_999_report_encodes(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct agent_engine *e = engine_on(base, 2);
+	struct canary_probe p;
+	struct ended end;
+	struct canary_report *rep;
+	char err[CANARY_ERRLEN];
+	char *text = NULL;
+
+	(void)state;
+	probe_init(&p, "/status999", 6);
+	struct agent_round *r = run_round(base, e, &p, 0, &end);
+	rep = agent_round_report(r);
+	assert_int_equal(rep->targets[0].sent, 6);
+	assert_int_equal(rep->targets[0].responses, 6);
+	assert_int_equal(rep->targets[0].statuses_other, 6);
+	assert_int_equal(rep->targets[0].errors[CANARY_ERRCLASS_HTTP], 6);
+	snprintf(rep->agent_id, sizeof(rep->agent_id), "a1");
+	snprintf(rep->region, sizeof(rep->region), "enam");
+	if (canary_report_encode(rep, &text, NULL, err, sizeof(err)) != 0) {
+		fail_msg("encode: %s", err);
+	}
+	free(text);
+	agent_round_free(r);
+	agent_engine_free(e);
+	event_base_free(base);
+}
+
 int
 main(void)
 {
@@ -279,6 +312,7 @@ main(void)
 	    cmocka_unit_test(test_override_spread),
 	    cmocka_unit_test(test_budget_then_next_round),
 	    cmocka_unit_test(test_free_while_running),
+	    cmocka_unit_test(test_status_999_report_encodes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -646,6 +646,14 @@ run_verify_state(struct run *r, const struct plan_state *st, const struct plan_m
 	                    r->ro->converge_timeout_s, 0, NULL, err, errlen);
 }
 
+/* run_retry_note: one more failed rollback attempt, said why. */
+static void
+run_retry_note(int *failures, const char *err)
+{
+	(*failures)++;
+	canary_logf(CANARY_LOG_ERROR, "rollback_retry", "attempt %d failed: %s", *failures, err);
+}
+
 /* run_do_rollback: the skew-safe rollback of DESIGN.md from the platform's
  * real state, each move verified; retries with backoff. Never stopped. */
 static int
@@ -673,14 +681,12 @@ run_do_rollback(struct run *r, const char *reason)
 			    backoff * 2 > RUN_BACKOFF_MAX_MS ? RUN_BACKOFF_MAX_MS : backoff * 2;
 		}
 		if ((rv = run_read_state(r, &st, err, sizeof(err))) != 0) {
-			failures++;
-			canary_logf(CANARY_LOG_ERROR, "rollback_retry", "%s", err);
+			run_retry_note(&failures, err);
 			continue;
 		}
 		have_state = 1;
 		if ((rv = plan_rollback_next(&st, &r->v, &mv, err, sizeof(err))) != 0) {
-			failures++;
-			canary_logf(CANARY_LOG_ERROR, "rollback_retry", "%s", err);
+			run_retry_note(&failures, err);
 			continue;
 		}
 		if (mv.done) {
@@ -691,8 +697,7 @@ run_do_rollback(struct run *r, const char *reason)
 			    run_converge(r, "rollback verify", CANARY_PHASE_ROLLBACK_VERIFY, &exp,
 			                 NULL, r->ro->converge_timeout_s, 0, NULL, err,
 			                 sizeof(err)) != 0) {
-				failures++;
-				canary_logf(CANARY_LOG_ERROR, "rollback_retry", "%s", err);
+				run_retry_note(&failures, err);
 				continue;
 			}
 			r->applied = st;
@@ -713,16 +718,14 @@ run_do_rollback(struct run *r, const char *reason)
 			snprintf(step, sizeof(step), "rollback-%d", mv.number);
 			if ((rv = run_deploy_op(r, mv.worker, &mv.dep, step, err, sizeof(err))) !=
 			    0) {
-				failures++;
-				canary_logf(CANARY_LOG_ERROR, "rollback_retry", "%s", err);
+				run_retry_note(&failures, err);
 				continue;
 			}
 		}
 		r->moves++;
 		plan_state_apply(&st, mv.worker, &mv.dep);
 		if ((rv = run_verify_state(r, &st, &mv, err, sizeof(err))) != 0) {
-			failures++;
-			canary_logf(CANARY_LOG_ERROR, "rollback_retry", "%s", err);
+			run_retry_note(&failures, err);
 			continue;
 		}
 		failures = 0;

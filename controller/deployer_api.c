@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "httpc.h"
+#include "jsonc.h"
 
 #define API_URL_MAX      2048
 #define API_NAME_MAX     63  /* worker names on the platform */
@@ -188,8 +189,8 @@ api_envelope(const struct api_op *op, const struct httpc_response *r, cJSON **do
 	if (r->rv != 0) {
 		return canary_errf(err, errlen, r->rv, "%s", r->err);
 	}
-	*doc = cJSON_ParseWithLength(r->body, r->body_len);
-	if (!cJSON_IsObject(*doc)) {
+	if (canary_json_parse_exact(r->body, r->body_len, doc, NULL, 0) != 0 ||
+	    !cJSON_IsObject(*doc)) {
 		api_quote(r->body, quoted, sizeof(quoted));
 		cJSON_Delete(*doc);
 		*doc = NULL;
@@ -866,8 +867,9 @@ api_copy_modset(struct api_modset *dst, const struct deployer_api_modules *src, 
 	if (src->bindings_json != NULL) {
 		const cJSON *b;
 
-		dst->bindings = cJSON_Parse(src->bindings_json);
-		if (!cJSON_IsArray(dst->bindings)) {
+		if (canary_json_parse_exact(src->bindings_json, strlen(src->bindings_json),
+		                            &dst->bindings, NULL, 0) != 0 ||
+		    !cJSON_IsArray(dst->bindings)) {
 			return canary_errf(
 			    err, errlen, CANARY_EINVAL,
 			    "api deployer: upload_modules.%s: bindings: expected a JSON "

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonc.h"
 #include "proc.h"
 
 #define WR_TMP_TEMPLATE "canary-wrangler-XXXXXX"
@@ -287,7 +288,8 @@ wr_id_from_ndjson(char *text, char *id, char *err, size_t errlen)
 		if (nl != NULL) {
 			*nl = '\0';
 		}
-		rec = cJSON_Parse(line);
+		/* A line that is not one JSON value is not a record (rec NULL). */
+		(void)canary_json_parse_exact(line, strlen(line), &rec, NULL, 0);
 		type = cJSON_GetObjectItemCaseSensitive(rec, "type");
 		if (cJSON_IsString(type) && strcmp(type->valuestring, "version-upload") == 0) {
 			vid = cJSON_GetObjectItemCaseSensitive(rec, "version_id");
@@ -381,8 +383,7 @@ wr_finish_status(struct wr_op *op, const struct proc_result *sr, struct deployer
 	char tail[CANARY_ERRLEN / 2];
 
 	snprintf(where, sizeof(where), "`%s`", op->cmdline);
-	doc = cJSON_ParseWithLength(sr->out, sr->out_len);
-	if (doc == NULL) {
+	if (canary_json_parse_exact(sr->out, sr->out_len, &doc, NULL, 0) != 0) {
 		proc_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
 		res->rv =
 		    canary_errf(res->err, sizeof(res->err), CANARY_EPARSE,

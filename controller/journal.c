@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "jsonc.h"
+
 #define JOURNAL_TYPE_MAX     32
 #define JOURNAL_PID_MAX      32 /* bytes of the lock file read back */
 #define JOURNAL_RECS_INITIAL 64 /* record slots first allocated by journal_parse */
@@ -492,6 +494,7 @@ journal_parse(const char *text, size_t len, const char *name, struct journal_log
 	}
 	while (pos < len) {
 		const char *nl = memchr(text + pos, '\n', len - pos);
+		char why[CANARY_ERRLEN];
 		size_t llen;
 		const cJSON *type;
 
@@ -513,11 +516,12 @@ journal_parse(const char *text, size_t len, const char *name, struct journal_log
 			                 "%s:%d: empty line: the journal is corrupt", name, line);
 			goto out;
 		}
-		rec = cJSON_ParseWithLength(text + pos, llen);
-		if (rec == NULL) {
+		/* Exactly one value per line: a record glued to the next one
+		 * (a lost newline) must not read as the first alone. */
+		if (canary_json_parse_exact(text + pos, llen, &rec, why, sizeof(why)) != 0) {
 			rv = canary_errf(err, errlen, CANARY_EPARSE,
-			                 "%s:%d: not a JSON record: the journal is corrupt", name,
-			                 line);
+			                 "%s:%d: not a JSON record (%s): the journal is corrupt",
+			                 name, line, why);
 			goto out;
 		}
 		type = cJSON_GetObjectItemCaseSensitive(rec, "type");

@@ -1193,3 +1193,33 @@ out:
 	free(buf);
 	return rv;
 }
+
+int
+canary_json_parse_exact(const char *text, size_t len, cJSON **rootp, char *err, size_t errlen)
+{
+	const char *end = NULL;
+	cJSON *root;
+	size_t pos;
+
+	*rootp = NULL;
+	if (text == NULL || len == 0) {
+		return canary_errf(err, errlen, CANARY_EPARSE, "byte 0: not valid JSON");
+	}
+	root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	if (root == NULL) {
+		pos = end != NULL && end >= text ? (size_t)(end - text) : 0;
+		return canary_errf(err, errlen, CANARY_EPARSE, "byte %zu: not valid JSON", pos);
+	}
+	pos = (size_t)(end - text);
+	while (pos < len &&
+	       (text[pos] == ' ' || text[pos] == '\t' || text[pos] == '\n' || text[pos] == '\r')) {
+		pos++;
+	}
+	if (pos < len) {
+		cJSON_Delete(root);
+		return canary_errf(err, errlen, CANARY_EPARSE,
+		                   "byte %zu: unexpected data after the JSON value", pos);
+	}
+	*rootp = root;
+	return 0;
+}

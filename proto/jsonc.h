@@ -61,4 +61,15 @@ void canary_jsonc_free(struct canary_jsonc *doc);
 int canary_jsonc_read_file(const char *path, size_t max_bytes, struct canary_jsonc **docp,
                            char *err, size_t errlen);
 
+/* canary_json_parse_exact: parses text[0..len) (need not be NUL-terminated)
+ * as exactly one strict JSON value with cJSON, with nothing but JSON
+ * whitespace around it. cJSON_ParseWithLength alone stops after the first
+ * value and ignores what follows, so `{"a":1}{"b":2}` or `{...}garbage`
+ * would read as its first value: every reader of outside JSON (messages,
+ * API answers, CLI output, journal lines) goes through here instead.
+ * Returns 0 with *rootp owned by the caller (free with cJSON_Delete), or
+ * CANARY_EPARSE with *rootp NULL and "byte N: not valid JSON" or "byte N:
+ * unexpected data after the JSON value" (N counts from 0) in err. */
+int canary_json_parse_exact(const char *text, size_t len, cJSON **rootp, char *err, size_t errlen);
+
 #endif /* CANARY_JSONC_H */

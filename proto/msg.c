@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "jsonc.h"
 
 #define MSG_PATH_LEN      160 /* longest path: "targets[15].statuses[15].status" */
 #define MSG_ERR_VALUE_LEN 40  /* bytes of an offending value an error shows */
@@ -712,9 +713,7 @@ msg_prescan(const char *buf, size_t len, char *err, size_t errlen)
 static int
 msg_parse(const char *buf, size_t len, cJSON **rootp, struct msg_dec *d)
 {
-	const char *end = NULL;
 	cJSON *root;
-	size_t pos;
 	int rv;
 
 	*rootp = NULL;
@@ -732,21 +731,8 @@ msg_parse(const char *buf, size_t len, cJSON **rootp, struct msg_dec *d)
 	if ((rv = msg_prescan(buf, len, d->err, d->errlen)) != 0) {
 		return rv;
 	}
-	root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-	if (root == NULL) {
-		pos = end != NULL && end >= buf ? (size_t)(end - buf) : 0;
-		return canary_errf(d->err, d->errlen, CANARY_EPARSE, "byte %zu: not valid JSON",
-		                   pos);
-	}
-	pos = (size_t)(end - buf);
-	while (pos < len &&
-	       (buf[pos] == ' ' || buf[pos] == '\t' || buf[pos] == '\n' || buf[pos] == '\r')) {
-		pos++;
-	}
-	if (pos < len) {
-		cJSON_Delete(root);
-		return canary_errf(d->err, d->errlen, CANARY_EPARSE,
-		                   "byte %zu: unexpected data after the JSON value", pos);
+	if ((rv = canary_json_parse_exact(buf, len, &root, d->err, d->errlen)) != 0) {
+		return rv;
 	}
 	if (!cJSON_IsObject(root)) {
 		rv = msg_bad(d, CANARY_EINVAL, "message", "an object", root);

@@ -314,6 +314,13 @@ test_malformed_json(void **state)
 	    {200, NULL, "{\"success\":true,\"errors\":[],\"result\":{\"deployments\":[", 0, 0},
 	};
 	struct step no_envelope[] = {{200, NULL, "{\"result\":{}}", 0, 0}};
+	/* A whole envelope followed by more: not one JSON answer. */
+	struct step trailing[] = {
+	    {200, NULL,
+	     "{\"success\":true,\"errors\":[],\"result\":{\"deployments\":[{\"id\":\"d\","
+	     "\"versions\":[{\"version_id\":\"" ID_A "\",\"percentage\":100}]}]}}{\"x\":1}",
+	     0, 0},
+	};
 	struct step bad_dep[] = {
 	    {200, NULL,
 	     "{\"success\":true,\"errors\":[],\"result\":{\"deployments\":[{\"id\":\"d\","
@@ -329,6 +336,13 @@ test_malformed_json(void **state)
 	assert_int_equal(c.res.rv, CANARY_EPARSE);
 	assert_non_null(strstr(c.res.err, "expected a JSON envelope"));
 	assert_non_null(strstr(c.res.err, "/workers/scripts/middleware/deployments"));
+	teardown_ctx(&c);
+
+	setup(&c, trailing, 1, NULL, 0, NULL, 0, 10);
+	assert_int_equal(deployer_status(c.d, &mw, on_result, &c), 0);
+	wait_result(&c);
+	assert_int_equal(c.res.rv, CANARY_EPARSE);
+	assert_non_null(strstr(c.res.err, "expected a JSON envelope"));
 	teardown_ctx(&c);
 
 	setup(&c, no_envelope, 1, NULL, 0, NULL, 0, 10);

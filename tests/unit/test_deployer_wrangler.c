@@ -307,6 +307,22 @@ test_status_garbage(void **state)
 }
 
 static void
+test_status_trailing_data(void **state)
+{
+	struct ctx c;
+
+	(void)state;
+	/* The deployment object followed by another value: stdout is not the
+	 * one object `deployments status --json` prints, so nothing is read. */
+	setup_mode(&c, "trailing", 10);
+	assert_int_equal(deployer_status(c.d, &mw, on_result, &c), 0);
+	wait_result(&c);
+	assert_int_equal(c.res.rv, CANARY_EPARSE);
+	assert_non_null(strstr(c.res.err, "not one JSON deployment object"));
+	teardown_ctx(&c);
+}
+
+static void
 test_hang_times_out(void **state)
 {
 	struct ctx c;
@@ -512,6 +528,7 @@ main(void)
 	    cmocka_unit_test(test_deploy_failure_quotes_stderr),
 	    cmocka_unit_test(test_status_parses_real_json),
 	    cmocka_unit_test(test_status_garbage),
+	    cmocka_unit_test(test_status_trailing_data),
 	    cmocka_unit_test(test_hang_times_out),
 	    cmocka_unit_test(test_free_cancels),
 	    cmocka_unit_test(test_free_from_callback),

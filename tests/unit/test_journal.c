@@ -353,6 +353,11 @@ test_corruption_in_the_middle(void **state)
 	const char *no_type = "{\"type\":\"start\"}\n{\"type\":\"step\"}\n[1]\n{\"type\":\"x\"}\n";
 	const char *empty = "{\"type\":\"start\"}\n\n{\"type\":\"x\"}\n";
 	const char *last_bad = "{\"type\":\"start\"}\n{garbage}\n";
+	/* A lost newline glues two records: reading only the first would
+	 * silently drop the result of a platform call. */
+	const char *glued = "{\"type\":\"start\"}\n{\"type\":\"intent\",\"id\":1}"
+	                    "{\"type\":\"result\",\"id\":1,\"ok\":true}\n";
+	const char *trailing = "{\"type\":\"start\"} x\n";
 
 	(void)state;
 	assert_int_equal(journal_parse(bad_json, strlen(bad_json), "j", &log, err, sizeof(err)),
@@ -370,6 +375,14 @@ test_corruption_in_the_middle(void **state)
 	assert_int_equal(journal_parse(last_bad, strlen(last_bad), "j", &log, err, sizeof(err)),
 	                 CANARY_EPARSE);
 	assert_non_null(strstr(err, "j:2:"));
+	assert_int_equal(journal_parse(glued, strlen(glued), "j", &log, err, sizeof(err)),
+	                 CANARY_EPARSE);
+	assert_non_null(strstr(err, "j:2:"));
+	assert_non_null(strstr(err, "unexpected data after the JSON value"));
+	assert_null(log.recs);
+	assert_int_equal(journal_parse(trailing, strlen(trailing), "j", &log, err, sizeof(err)),
+	                 CANARY_EPARSE);
+	assert_non_null(strstr(err, "j:1:"));
 	/* An empty journal is fine. */
 	assert_int_equal(journal_parse("", 0, "j", &log, err, sizeof(err)), 0);
 	assert_int_equal(log.n, 0);

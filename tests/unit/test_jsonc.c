@@ -657,6 +657,51 @@ write_file(const char *path, const char *data, size_t n)
 	assert_int_equal(fclose(f), 0);
 }
 
+/* canary_json_parse_exact: one value and whitespace, nothing else. */
+static void
+test_json_parse_exact(void **state)
+{
+	static const struct {
+		const char *text;
+		int rv;
+		const char *msg;
+	} cases[] = {
+	    {"{\"a\":1}", 0, NULL},
+	    {" \t\r\n[1,2] \n", 0, NULL},
+	    {"7", 0, NULL},
+	    {"{\"a\":1}{\"b\":2}", CANARY_EPARSE, "byte 7: unexpected data after the JSON value"},
+	    {"{\"a\":1} x", CANARY_EPARSE, "byte 8: unexpected data after the JSON value"},
+	    {"[1,2", CANARY_EPARSE, "not valid JSON"},
+	    {"", CANARY_EPARSE, "byte 0: not valid JSON"},
+	    {"   ", CANARY_EPARSE, "not valid JSON"},
+	};
+	char err[CANARY_ERRLEN];
+	cJSON *root;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		root = (cJSON *)1;
+		assert_int_equal(canary_json_parse_exact(cases[i].text, strlen(cases[i].text),
+		                                         &root, err, sizeof(err)),
+		                 cases[i].rv);
+		if (cases[i].rv == 0) {
+			assert_non_null(root);
+			cJSON_Delete(root);
+		} else {
+			assert_null(root);
+			assert_non_null(strstr(err, cases[i].msg));
+		}
+	}
+	/* The length bounds the text: what lies beyond it is not read. */
+	assert_int_equal(canary_json_parse_exact("{\"a\":1}garbage", 7, &root, err, sizeof(err)),
+	                 0);
+	assert_true(cJSON_IsObject(root));
+	cJSON_Delete(root);
+	/* No message buffer is fine. */
+	assert_int_equal(canary_json_parse_exact("1 2", 3, &root, NULL, 0), CANARY_EPARSE);
+}
+
 static void
 test_read_file(void **state)
 {
@@ -746,6 +791,7 @@ main(void)
 	    cmocka_unit_test(test_nul_bytes_and_length),
 	    cmocka_unit_test(test_error_buffer),
 	    cmocka_unit_test(test_wrangler_config),
+	    cmocka_unit_test(test_json_parse_exact),
 	    cmocka_unit_test(test_read_file),
 	};
 

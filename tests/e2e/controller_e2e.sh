@@ -19,6 +19,8 @@
 #   sigterm                 SIGTERM mid-rollout: rolled back (exit 3)
 #   wrangler-promote|wrangler-fault
 #                           the same with the wrangler deployer and the real wrangler
+#   manual-rollback         the controller is killed (-9) mid-rollout; `rollback` by hand restores
+#                           m0+s0 (exit 3), `status` says so, a second `rollback` has nothing to do
 #   check                   `check` on a healthy production (exit 0), then with a region down (exit 1)
 #   detect                  the detection benchmark (tests/bench/controller_detect_bench.sh):
 #                           a region goes down while middleware-100 bakes; prints the time
@@ -152,7 +154,7 @@ ctl_port=$(free_port)
 steps='"server-0", "middleware-50", "middleware-100", "server-100"'
 bake=3
 case $scenario in
-  sigterm | drift) bake=6 ;;
+  sigterm | drift | manual-rollback) bake=6 ;;
   detect)
     # A long bake on middleware-100, the step the fault interrupts.
     steps='"server-0", "middleware-50", { "step": "middleware-100", "bake_s": 30 }, "server-100"'
@@ -299,6 +301,32 @@ case $scenario in
       grep -o '"version_id":"[0-9a-f-]*","percentage":[0-9]*' | head -1)
     [ "$after" = "\"version_id\":\"$first\",\"percentage\":100" ] ||
       fail "drift: the other deployment was touched: $after"
+    ;;
+  manual-rollback)
+    "$controller" run -f "$work/app/rollout.jsonc" >>"$work/controller.log" 2>&1 &
+    cpid=$!
+    for _ in $(seq 1 600); do
+      grep -q 'verdict step=middleware-50 phase=bake' "$work/controller.log" && break
+      sleep 0.1
+    done
+    grep -q 'verdict step=middleware-50 phase=bake' "$work/controller.log" ||
+      fail "middleware-50 never baked"
+    kill -KILL "$cpid"
+    wait "$cpid" 2>/dev/null || true
+    run_controller status
+    grep -q 'in progress or interrupted' "$work/controller.log" ||
+      fail "status of a killed rollout does not say it was interrupted"
+    run_controller rollback
+    [ $rc -eq 3 ] || fail "rollback by hand: expected exit 3, got $rc"
+    grep -q 'rollback_move move=2' "$work/controller.log" ||
+      fail "rollback by hand did not move the middleware back first"
+    check_timeline initial
+    "$controller" status --json -f "$work/app/rollout.jsonc" >"$work/status.json"
+    grep -q '"outcome":"rolled_back"' "$work/status.json" ||
+      fail "status --json: $(cat "$work/status.json")"
+    # Production is m0+s0 already: nothing to move, verified, exit 0.
+    run_controller rollback
+    [ $rc -eq 0 ] || fail "second rollback by hand: expected exit 0, got $rc"
     ;;
   check)
     run_controller check

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
 #include <nng/protocol/survey0/respond.h>
 
 #include "err.h"
@@ -31,6 +32,23 @@ struct agent_respond {
 	uint64_t answered;
 	int closing;
 };
+
+/* An id as msg.h has it: 1..CANARY_ID_LEN-1 bytes, no control characters. */
+static int
+respond_is_id(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= CANARY_ID_LEN) {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			return 0;
+		}
+	}
+	return 1;
+}
 
 /* nng thread: a controller connected or left. Logging is thread-safe (one
  * write per line); nothing else is touched here. */
@@ -104,9 +122,70 @@ respond_send_cb(void *arg)
 	nng_ctx_recv(r->ctx, r->raio);
 }
 
-/* Sends rep (filled with the agent's id and region here) as the answer to
- * the current survey. On any failure the survey goes unanswered and the next
- * one is awaited. */
+int
+agent_respond_encode(const char *agent_id, const char *region, struct canary_report *rep,
+                     char **textp, size_t *lenp, int *replaced, char *err, size_t errlen)
+{
+	char why[CANARY_ERRLEN];
+	int rv;
+
+	*textp = NULL;
+	*replaced = 0;
+	rep->proto_version = CANARY_PROTO_VERSION;
+	snprintf(rep->agent_id, sizeof(rep->agent_id), "%s", agent_id);
+	snprintf(rep->region, sizeof(rep->region), "%s", region);
+	rv = canary_report_encode(rep, textp, lenp, why, sizeof(why));
+	if (rv == 0) {
+		return 0;
+	}
+	/* Never silence: the controller hears why instead of a timeout. */
+	*replaced = 1;
+	free(rep->targets);
+	rep->targets = NULL;
+	rep->n_targets = 0;
+	rep->partial = 0;
+	snprintf(rep->error, sizeof(rep->error), "report could not be encoded: %.200s", why);
+	rv = canary_report_encode(rep, textp, lenp, err, errlen);
+	if (rv != 0 && rep->rollout_id[0] != '\0') {
+		rep->rollout_id[0] = '\0'; /* "" is valid in an error report */
+		rv = canary_report_encode(rep, textp, lenp, err, errlen);
+	}
+	return rv;
+}
+
+void
+agent_respond_salvage(const char *buf, size_t len, uint64_t *round, char *rollout)
+{
+	cJSON *root = NULL;
+	const cJSON *rd, *id;
+
+	*round = 0;
+	rollout[0] = '\0';
+	if (len > CANARY_MSG_MAX_BYTES) {
+		return;
+	}
+	root = cJSON_ParseWithLength(buf, len);
+	if (!cJSON_IsObject(root)) {
+		goto out;
+	}
+	rd = cJSON_GetObjectItemCaseSensitive(root, "round");
+	id = cJSON_GetObjectItemCaseSensitive(root, "rollout_id");
+	if (!cJSON_IsNumber(rd) || !cJSON_IsString(id) || rd->valuedouble < 0 ||
+	    rd->valuedouble > (double)CANARY_MSG_INT_MAX ||
+	    rd->valuedouble != (double)(uint64_t)rd->valuedouble ||
+	    !respond_is_id(id->valuestring)) {
+		goto out;
+	}
+	*round = (uint64_t)rd->valuedouble;
+	snprintf(rollout, CANARY_ID_LEN, "%s", id->valuestring);
+out:
+	cJSON_Delete(root);
+}
+
+/* Sends rep (filled with the agent's id and region here, or replaced by an
+ * error report when it does not encode) as the answer to the current
+ * survey. On a failure to send the survey goes unanswered and the next one
+ * is awaited. */
 static void
 respond_send(struct agent_respond *r, struct canary_report *rep)
 {
@@ -115,12 +194,15 @@ respond_send(struct agent_respond *r, struct canary_report *rep)
 	size_t len = 0;
 	nng_msg *m = NULL;
 	int sent = 0;
+	int replaced = 0;
 	int rv;
 
-	rep->proto_version = CANARY_PROTO_VERSION;
-	snprintf(rep->agent_id, sizeof(rep->agent_id), "%s", r->opts->agent_id);
-	snprintf(rep->region, sizeof(rep->region), "%s", r->opts->region);
-	rv = canary_report_encode(rep, &text, &len, err, sizeof(err));
+	rv = agent_respond_encode(r->opts->agent_id, r->opts->region, rep, &text, &len, &replaced,
+	                          err, sizeof(err));
+	if (replaced) {
+		canary_logf(CANARY_LOG_ERROR, "report_encode", "round %llu: %s",
+		            (unsigned long long)rep->round, rep->error);
+	}
 	if (rv != 0) {
 		canary_logf(CANARY_LOG_ERROR, "report_encode", "round %llu: %s",
 		            (unsigned long long)rep->round, err);
@@ -236,13 +318,19 @@ respond_on_msg(nng_msg *msg, void *arg)
 		return;
 	}
 	rv = canary_probe_decode(nng_msg_body(msg), nng_msg_len(msg), &p, err, sizeof(err));
-	nng_msg_free(msg);
 	if (rv != 0) {
-		canary_logf(CANARY_LOG_WARN, "survey_rejected", "%s", err);
+		uint64_t round = 0;
+		char rollout[CANARY_ID_LEN];
+
+		agent_respond_salvage(nng_msg_body(msg), nng_msg_len(msg), &round, rollout);
+		nng_msg_free(msg);
+		canary_logf(CANARY_LOG_WARN, "survey_rejected", "round %llu: %s",
+		            (unsigned long long)round, err);
 		snprintf(why, sizeof(why), "survey rejected: %.200s", err);
-		respond_send_error(r, 0, "", why);
+		respond_send_error(r, round, rollout, why);
 		return;
 	}
+	nng_msg_free(msg);
 	rv = agent_round_start(r->engine, r->base, &p, respond_budget(p.deadline_ms),
 	                       &r->opts->round, respond_round_done, r, &r->round, err, sizeof(err));
 	if (rv != 0) {

@@ -51,6 +51,24 @@ int agent_respond_new(struct event_base *base, struct agent_engine *e,
 /* agent_respond_rounds: surveys answered so far (reports and error reports). */
 uint64_t agent_respond_rounds(const struct agent_respond *r);
 
+/* agent_respond_encode: fills rep's proto_version, agent_id and region and
+ * encodes it into *textp (malloc'd, the caller frees) and *lenp. A report
+ * that does not encode is answered anyway: it is replaced (in rep, whose
+ * targets array is then freed with free()) by an error report for the same
+ * round whose "error" says why, keeping the rollout id when that is valid,
+ * else "".
+ * Returns 0, with *replaced set when the error report went instead, or the
+ * encoder's error (only when agent_id or region is not a valid id) with
+ * words in err. Pure: no I/O. */
+int agent_respond_encode(const char *agent_id, const char *region, struct canary_report *rep,
+                         char **textp, size_t *lenp, int *replaced, char *err, size_t errlen);
+
+/* agent_respond_salvage: for a survey that did not decode, its "round" and
+ * "rollout_id" when buf is a JSON object holding valid ones, so the error
+ * report lands in the controller's round; else *round = 0 and rollout "".
+ * rollout has CANARY_ID_LEN bytes. Pure. */
+void agent_respond_salvage(const char *buf, size_t len, uint64_t *round, char *rollout);
+
 /* agent_respond_free: closes the socket (pending round dropped). Accepts
  * NULL. Call on the loop thread. */
 void agent_respond_free(struct agent_respond *r);

@@ -30,7 +30,8 @@
 #   after-end              killed after the end record: resume reports the
 #                          outcome (exit 0) without touching anything
 #   random-1|random-2      three kills at seeded random moments (a good build,
-#                          then a bad one); resume until it ends
+#                          then a bad one); resume until it ends. The seed is
+#                          printed; CRASH_SEED=N replays or varies it
 #   edge-restart           canary-edge killed mid-bake and restarted on its
 #                          state file: ends 0 or 3, invariant across both lives
 #   agent-restart          one region's agent killed mid-bake, back 2 s later:
@@ -182,16 +183,22 @@ after-end)
 	end_with 0
 	;;
 random-1 | random-2)
-	seed=$((${scenario#random-} * 7919))
+	seed=${CRASH_SEED:-$((${scenario#random-} * 7919))}
 	RANDOM=$seed
 	lib_log "seed $seed"
 	cmd=run
+	landed=0
+	# The bad build rolls back within about 8 s, the good one promotes in
+	# about 13: kills fall inside that span.
+	span=6000
+	[ "$scenario" = random-2 ] && span=3500
 	for k in 1 2 3; do
-		delay_ms=$((500 + RANDOM % 6000))
+		delay_ms=$((500 + RANDOM % span))
 		lib_controller_bg "$cmd"
 		lib_log "kill $k: $cmd, kill -9 after ${delay_ms} ms"
 		sleep "$((delay_ms / 1000)).$(printf '%03d' $((delay_ms % 1000)))"
 		if kill -9 "$cpid" 2>/dev/null; then
+			landed=$((landed + 1))
 			lib_log "killed at record $(wc -l <"$journal" 2>/dev/null || echo 0): $(tail -n 1 "$journal" 2>/dev/null | cut -c1-120)"
 		fi
 		set +e
@@ -201,6 +208,7 @@ random-1 | random-2)
 		# Nothing recorded to resume from: start again.
 		grep -q '"type":"versions"' "$journal" 2>/dev/null || cmd=run
 	done
+	[ $landed -ge 1 ] || lib_fail "no kill landed before the rollout ended"
 	if [ $cmd = run ]; then lib_controller run; else finish; fi
 	if [ "$scenario" = random-2 ]; then end_with 3; else end_with 0 3; fi
 	;;

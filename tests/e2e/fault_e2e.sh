@@ -169,6 +169,8 @@ api-500-deploy)
 	lib_controller run
 	expect 3 initial
 	[ "$(faults status)" -eq 1 ] || lib_fail "the 500 was not served"
+	grep -q 'rollback reason=.*middleware/deployments: HTTP 500' "$work/controller.log" ||
+		lib_fail "the rollback reason does not name the request and its status"
 	# The failed POST is not repeated: the next middleware POST is the
 	# rollback's {m0:100}, after a read of the real state.
 	posts=$(grep -c 'POST .*/scripts/middleware/deployments' "$work/proxy-requests.log")
@@ -197,6 +199,8 @@ api-malformed)
 	lib_controller run
 	expect 3 initial
 	[ "$(faults malformed)" -eq 1 ] || lib_fail "the malformed answer was not served"
+	grep -q 'rollback reason=.*middleware/deployments: HTTP 200, expected a JSON envelope' \
+		"$work/controller.log" || lib_fail "the rollback reason does not say what was wrong where"
 	grep -q '"type":"versions".*"s1":"[0-9a-f-]\{36\}"' "$journal" ||
 		lib_fail "the fault came before the uploads"
 	;;
@@ -206,7 +210,8 @@ api-malformed-preflight)
 	expect 2 none
 	no_change
 	grep -q ' POST ' "$work/proxy-requests.log" && lib_fail "preflight refused, yet something was POSTed"
-	grep -q 'refused' "$work/controller.log" || lib_fail "no refusal in the controller's output"
+	grep -q 'refused check=deployments.*/deployments: HTTP 200, expected a JSON envelope' \
+		"$work/controller.log" || lib_fail "the refusal does not say what was wrong where"
 	;;
 agent-bad-reports)
 	# The fake joins once the baseline passed: the controller's quorum

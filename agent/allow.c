@@ -3,6 +3,8 @@
  */
 #include "allow.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
 
 #include "err.h"
@@ -39,6 +41,33 @@ allow_normalise(const char *s, char *out)
 	return 0;
 }
 
+/* Rewrites an IPv6 literal in h (size AGENT_HOST_LEN; brackets allowed) in
+ * its one canonical text, so "0:0::1", "[::1]" and "::1" are one host, and
+ * "::FFFF:7f00:1" is "::ffff:127.0.0.1". 0 when h is one (or holds no
+ * ':'), -1 when h has a ':' and is no IPv6 address (a "host:port"). */
+static int
+allow_canon_ipv6(char *h)
+{
+	struct in6_addr a;
+	char bare[AGENT_HOST_LEN];
+	size_t n = strlen(h);
+
+	if (strchr(h, ':') == NULL) {
+		return 0;
+	}
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		memcpy(bare, h + 1, n - 2);
+		bare[n - 2] = '\0';
+	} else {
+		memcpy(bare, h, n + 1);
+	}
+	if (inet_pton(AF_INET6, bare, &a) != 1 ||
+	    inet_ntop(AF_INET6, &a, h, AGENT_HOST_LEN) == NULL) {
+		return -1;
+	}
+	return 0;
+}
+
 static int
 allow_host_char(char c)
 {
@@ -61,6 +90,12 @@ agent_allow_add(struct agent_allow *a, const char *pattern, char *err, size_t er
 		    err, errlen, CANARY_EINVAL,
 		    "--allow-host \"%.64s\": expected a host name of 1..%d characters", pattern,
 		    AGENT_HOST_LEN - 1);
+	}
+	if (allow_canon_ipv6(h) != 0) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "--allow-host \"%.64s\": a ':' only belongs in an IPv6 address "
+		                   "(ports are not matched: give the host alone)",
+		                   pattern);
 	}
 	rest = h;
 	if (h[0] == '*') {
@@ -89,7 +124,9 @@ agent_allow_match(const struct agent_allow *a, const char *host)
 	char h[AGENT_HOST_LEN];
 	size_t hn;
 
-	if (host == NULL || allow_normalise(host, h) != 0 || h[0] == '\0') {
+	/* An empty label ("a..example.com") names no host. */
+	if (host == NULL || allow_normalise(host, h) != 0 || h[0] == '\0' ||
+	    strstr(h, "..") != NULL || allow_canon_ipv6(h) != 0) {
 		return 0;
 	}
 	hn = strlen(h);

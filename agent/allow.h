@@ -5,7 +5,10 @@
  * someone else's site. An entry is an exact host name ("docs.example.com"),
  * an IP literal, or "*.suffix" ("*.example.com": any name ending in
  * ".example.com", not "example.com" itself). Matching ignores case and one
- * trailing dot. Pure: no I/O.
+ * trailing dot; IPv6 literals (bare or in brackets) are compared in their
+ * canonical form. An entry holds no port: "host:port" is refused, since
+ * the host alone is what is matched. A host with an empty label
+ * ("a..example.com") never matches. Pure: no I/O.
  */
 #ifndef AGENT_ALLOW_H
 #define AGENT_ALLOW_H
@@ -24,7 +27,8 @@ struct agent_allow {
 void agent_allow_init(struct agent_allow *a);
 
 /* agent_allow_add: adds pattern. Returns 0, CANARY_EINVAL (empty, too long,
- * a character a host name cannot hold, a '*' anywhere but a leading "*.")
+ * a character a host name cannot hold, a '*' anywhere but a leading "*.",
+ * a ':' outside an IPv6 address)
  * or CANARY_ETOOBIG (more than AGENT_MAX_ALLOW_HOSTS), with words in err. */
 int agent_allow_add(struct agent_allow *a, const char *pattern, char *err, size_t errlen);
 

@@ -99,10 +99,43 @@ test_cap(void **state)
 	assert_true(agent_allow_match(&a, "h63.example.com"));
 }
 
+/* Ports are not part of an entry, IPv6 literals match in any spelling,
+ * and a name with an empty label never matches a wildcard. */
+static void
+test_ports_ipv6_and_empty_labels(void **state)
+{
+	struct agent_allow a;
+	char err[256];
+	(void)state;
+	agent_allow_init(&a);
+	assert_int_equal(agent_allow_add(&a, "docs.example.com:8443", err, sizeof(err)),
+	                 CANARY_EINVAL);
+	assert_non_null(strstr(err, "port"));
+	assert_int_equal(agent_allow_add(&a, "127.0.0.1:80", err, sizeof(err)), CANARY_EINVAL);
+	assert_int_equal(agent_allow_add(&a, "*.example.com:443", err, sizeof(err)), CANARY_EINVAL);
+	assert_int_equal(agent_allow_add(&a, "[::1]", err, sizeof(err)), 0);
+	assert_int_equal(agent_allow_add(&a, "2001:DB8:0:0::7", err, sizeof(err)), 0);
+	assert_int_equal(agent_allow_add(&a, "::FFFF:7f00:1", err, sizeof(err)), 0);
+	assert_int_equal(agent_allow_add(&a, "*.example.com", err, sizeof(err)), 0);
+	assert_int_equal(a.n, 4);
+	assert_true(agent_allow_match(&a, "::1"));
+	assert_true(agent_allow_match(&a, "0:0::1"));
+	assert_true(agent_allow_match(&a, "[::1]"));
+	assert_true(agent_allow_match(&a, "2001:db8::7"));
+	assert_true(agent_allow_match(&a, "::ffff:127.0.0.1"));
+	assert_false(agent_allow_match(&a, "::2"));
+	assert_false(agent_allow_match(&a, "::1:80"));
+	assert_true(agent_allow_match(&a, "a.example.com"));
+	assert_false(agent_allow_match(&a, "a..example.com"));
+	assert_false(agent_allow_match(&a, "..example.com"));
+	assert_false(agent_allow_match(&a, "a.example.com:443"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ports_ipv6_and_empty_labels),
 	    cmocka_unit_test(test_exact_and_suffix),
 	    cmocka_unit_test(test_empty_list_allows_nothing),
 	    cmocka_unit_test(test_bad_patterns),

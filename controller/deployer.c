@@ -9,32 +9,6 @@
 #include <string.h>
 
 int
-deployer_is_uuid(const char *s)
-{
-	static const int dash[] = {8, 13, 18, 23};
-	int i, d = 0;
-
-	if (s == NULL || strlen(s) != CANARY_UUID_LEN - 1) {
-		return 0;
-	}
-	for (i = 0; i < CANARY_UUID_LEN - 1; i++) {
-		char c = s[i];
-
-		if (d < 4 && i == dash[d]) {
-			if (c != '-') {
-				return 0;
-			}
-			d++;
-			continue;
-		}
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
-int
 deployer_check_deployment(const struct deployment *dep, char *err, size_t errlen)
 {
 	int i, total = 0;
@@ -45,7 +19,7 @@ deployer_check_deployment(const struct deployment *dep, char *err, size_t errlen
 		                   CANARY_MAX_VERSIONS, dep == NULL ? 0 : dep->n_versions);
 	}
 	for (i = 0; i < dep->n_versions; i++) {
-		if (!deployer_is_uuid(dep->versions[i].version_id)) {
+		if (!canary_is_uuid(dep->versions[i].version_id)) {
 			return canary_errf(
 			    err, errlen, CANARY_EINVAL,
 			    "deployment: versions[%d]: \"%.40s\" is not a version id", i,
@@ -110,7 +84,7 @@ deployer_deployment_parse(const cJSON *obj, const char *where, struct deployment
 			                   "%s: versions[%d]: expected an object", where, i);
 		}
 		vid = cJSON_GetObjectItemCaseSensitive(v, "version_id");
-		if (!cJSON_IsString(vid) || !deployer_is_uuid(vid->valuestring)) {
+		if (!cJSON_IsString(vid) || !canary_is_uuid(vid->valuestring)) {
 			return canary_errf(err, errlen, CANARY_EPARSE,
 			                   "%s: versions[%d].version_id: expected a version uuid",
 			                   where, i);

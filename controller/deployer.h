@@ -223,8 +223,13 @@ int deployer_api_env(const char *rollout_base_url, const char *token_env, const 
 
 /* ---- shared helpers (pure) ---------------------------------------------- */
 
-/* deployer_is_uuid: 1 when s is 36 characters 8-4-4-4-12 of hex digits. */
-int deployer_is_uuid(const char *s);
+/* deployer_is_uuid: canary_is_uuid (msg.h), the one UUID check of the
+ * project, under the name the fuzz targets still call. */
+static inline int
+deployer_is_uuid(const char *s)
+{
+	return canary_is_uuid(s);
+}
 
 /* deployer_check_deployment: 0 when dep holds 1..CANARY_MAX_VERSIONS
  * distinct versions with uuid ids and percentages 0..100 totalling 100;

@@ -323,7 +323,7 @@ api_on_upload(const struct httpc_response *r, void *arg)
 	res.rv = api_envelope(op, r, &doc, &result, res.err, sizeof(res.err));
 	if (res.rv == 0) {
 		id = cJSON_GetObjectItemCaseSensitive(result, "id");
-		if (!cJSON_IsString(id) || !deployer_is_uuid(id->valuestring)) {
+		if (!cJSON_IsString(id) || !canary_is_uuid(id->valuestring)) {
 			res.rv = canary_errf(res.err, sizeof(res.err), CANARY_EPARSE,
 			                     "%s: result.id: expected a version uuid", op->what);
 		} else {

@@ -293,7 +293,7 @@ wr_id_from_ndjson(char *text, char *id, char *err, size_t errlen)
 		type = cJSON_GetObjectItemCaseSensitive(rec, "type");
 		if (cJSON_IsString(type) && strcmp(type->valuestring, "version-upload") == 0) {
 			vid = cJSON_GetObjectItemCaseSensitive(rec, "version_id");
-			if (cJSON_IsString(vid) && deployer_is_uuid(vid->valuestring)) {
+			if (cJSON_IsString(vid) && canary_is_uuid(vid->valuestring)) {
 				memcpy(id, vid->valuestring, CANARY_UUID_LEN);
 				rv = 0;
 			} else {
@@ -333,7 +333,7 @@ wr_id_from_stdout(const char *out, char *id)
 			q++;
 		}
 		*q = '\0';
-		if (deployer_is_uuid(p)) {
+		if (canary_is_uuid(p)) {
 			memcpy(id, p, CANARY_UUID_LEN);
 			rv = 0;
 		} else {

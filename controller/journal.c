@@ -868,7 +868,7 @@ journal_replay(const cJSON *const *recs, int n, struct journal_state *st, char *
 
 				rv = journal_str(rec, "version_id", vid, sizeof(vid), 1, recno, err,
 				                 errlen);
-				if (rv == 0 && !deployer_is_uuid(vid)) {
+				if (rv == 0 && !canary_is_uuid(vid)) {
 					rv = canary_errf(
 					    err, errlen, CANARY_EPARSE,
 					    "journal record %d: version_id: expected a uuid",

@@ -56,6 +56,8 @@ struct survey {
 	struct survey_stats stats;
 	struct timespec started;
 	struct event *deadline; /* ends the round */
+	uint32_t *seen;         /* pipe ids that replied this round */
+	int n_seen, cap_seen;
 	uint64_t late;
 };
 
@@ -155,6 +157,35 @@ survey_log_reject(const struct survey *s, const char *what, const char *reason)
 	canary_log_end(l);
 }
 
+/* survey_seen_pipe: whether pipe already replied this round; records it if
+ * not. A linear scan: a round has at most SURVEY_MAX_REPORTS pipes to
+ * remember, and at 1,000 agents the scans cost well under a millisecond. */
+static int
+survey_seen_pipe(struct survey *s, uint32_t pipe)
+{
+	for (int i = 0; i < s->n_seen; i++) {
+		if (s->seen[i] == pipe) {
+			return 1;
+		}
+	}
+	if (s->n_seen == s->cap_seen) {
+		int ncap = s->cap_seen ? s->cap_seen * 2 : 64;
+		uint32_t *n;
+
+		if (s->cap_seen >= SURVEY_MAX_REPORTS) {
+			return 0; /* past the cap, replies are dropped as over it anyway */
+		}
+		n = realloc(s->seen, (size_t)ncap * sizeof(*n));
+		if (n == NULL) {
+			return 0;
+		}
+		s->seen = n;
+		s->cap_seen = ncap;
+	}
+	s->seen[s->n_seen++] = pipe;
+	return 0;
+}
+
 /* Loop thread: one reply from the evq. Takes msg. */
 static void
 survey_on_msg(nng_msg *msg, void *arg)
@@ -170,6 +201,14 @@ survey_on_msg(nng_msg *msg, void *arg)
 	if (nng_msg_header_len(msg) != sizeof(uint32_t) || nng_msg_header_trim_u32(msg, &id) != 0 ||
 	    s->state != SURVEY_RUNNING || id != s->id) {
 		s->late++;
+		nng_msg_free(msg);
+		return;
+	}
+	/* An agent answers a survey once. A second reply over the same
+	 * connection would count twice toward the early end of the round. */
+	if (survey_seen_pipe(s, nng_pipe_id(nng_msg_get_pipe(msg)))) {
+		s->stats.duplicates++;
+		survey_log_reject(s, "duplicate", "a second reply over one connection");
 		nng_msg_free(msg);
 		return;
 	}
@@ -348,6 +387,7 @@ survey_round(struct survey *s, const struct canary_probe *probe, survey_cb cb, v
 		goto out;
 	}
 	memset(&s->stats, 0, sizeof(s->stats));
+	s->n_seen = 0;
 	s->stats.round = probe->round;
 	s->stats.agents = survey_agents(s);
 	snprintf(s->rollout_id, sizeof(s->rollout_id), "%s", probe->rollout_id);
@@ -412,5 +452,6 @@ survey_free(struct survey *s)
 		event_free(s->deadline);
 	}
 	survey_clear_reports(s);
+	free(s->seen);
 	free(s);
 }

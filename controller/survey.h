@@ -7,17 +7,21 @@
  * round's deadline (the probe's deadline_ms plus SURVEY_GRACE_MS for the
  * trip back). A round also ends early once every agent that was connected
  * when it was sent has answered. Reports are decoded strictly; a malformed,
- * oversized or wrong-round report is counted and logged, never fatal.
- * Answers to an earlier survey, or after the deadline, are counted as late
- * and dropped.
+ * oversized or wrong-round report, or a second reply over one connection,
+ * is counted and logged, never fatal. Answers to an earlier survey, or
+ * after the deadline, are counted as late and dropped.
+ *
+ * The socket is nng's surveyor0 in raw mode: this module numbers the
+ * surveys and keeps each round's deadline with a timer on the loop (see
+ * survey.c for why not the cooked socket).
  *
  * Transport: the socket listens and/or dials through proto/link.h, mutual
  * TLS unless insecure is set.
  *
  * Threads: every function here is called on the loop thread of the
  * event_base given to survey_new, made after evthread_use_pthreads(). nng's
- * aio callbacks only hand messages to
- * that loop through a canary_evq; the round callback runs on the loop.
+ * aio callbacks only hand messages to that loop through a canary_evq; the
+ * round callback runs on the loop.
  */
 #ifndef CANARY_SURVEY_H
 #define CANARY_SURVEY_H
@@ -54,6 +58,7 @@ struct survey_stats {
 	int malformed;   /* rejected by the strict decoder (not JSON, wrong fields, bad protocol) */
 	int oversized;   /* over CANARY_MSG_MAX_BYTES */
 	int wrong_round; /* a report for another rollout id or round */
+	int duplicates;  /* a second reply over one connection */
 	int dropped;     /* valid, but over SURVEY_MAX_REPORTS */
 	int timed_out;   /* 1: ended at the deadline; 0: every agent answered first */
 	int64_t elapsed_us; /* from send to the end of the round */

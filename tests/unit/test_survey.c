@@ -4,7 +4,8 @@
  * Each respondent is a thread with an nng respondent0 socket dialing the
  * survey's ipc:// listener (insecure), answering every probe according to its
  * behaviour: a valid report, garbage, a report for the wrong round, nothing,
- * or a valid report after the deadline.
+ * a valid report after a delay, or (a raw socket, which may) the same
+ * report three times.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,7 +29,8 @@
 #include "msg.h"
 #include "survey.h"
 
-enum behaviour { ANSWER = 0, GARBAGE, WRONG_ROUND, SILENT, LATE };
+/* DUPLICATE: a raw respondent that sends its valid report three times. */
+enum behaviour { ANSWER = 0, GARBAGE, WRONG_ROUND, SILENT, LATE, DUPLICATE };
 
 struct respondent {
 	pthread_t thread;
@@ -115,6 +117,19 @@ respondent_main(void *arg)
 			sleep_ms(rs->late_ms);
 			text = make_report(&p, rs->id, p.round, &len);
 			break;
+		case DUPLICATE:
+			/* nng_msg_clear keeps the header: the backtrace a raw
+			 * reply must carry. */
+			text = make_report(&p, rs->id, p.round, &len);
+			for (int i = 0; i < 2 && text != NULL; i++) {
+				nng_msg *d;
+
+				if (nng_msg_dup(&d, m) == 0 && nng_msg_append(d, text, len) == 0 &&
+				    nng_sendmsg(rs->sock, d, 0) != 0) {
+					nng_msg_free(d);
+				}
+			}
+			break;
 		case WRONG_ROUND:
 			text = make_report(&p, rs->id, p.round + 7, &len);
 			break;
@@ -137,16 +152,27 @@ respondent_main(void *arg)
 	}
 }
 
+/* late_ms: how long a LATE respondent works on each probe. */
 static void
-respondent_start(struct respondent *rs, enum behaviour how, const char *id)
+respondent_start_late(struct respondent *rs, enum behaviour how, const char *id, int late_ms)
 {
 	memset(rs, 0, sizeof(*rs));
 	rs->how = how;
-	rs->late_ms = 1500;
+	rs->late_ms = late_ms;
 	snprintf(rs->id, sizeof(rs->id), "%s", id);
-	assert_int_equal(nng_respondent0_open(&rs->sock), 0);
+	if (how == DUPLICATE) {
+		assert_int_equal(nng_respondent0_open_raw(&rs->sock), 0);
+	} else {
+		assert_int_equal(nng_respondent0_open(&rs->sock), 0);
+	}
 	assert_int_equal(nng_dial(rs->sock, url, NULL, NNG_FLAG_NONBLOCK), 0);
 	assert_int_equal(pthread_create(&rs->thread, NULL, respondent_main, rs), 0);
+}
+
+static void
+respondent_start(struct respondent *rs, enum behaviour how, const char *id)
+{
+	respondent_start_late(rs, how, id, 1500);
 }
 
 static void
@@ -386,6 +412,36 @@ test_round_deadline(void **state)
 	wait_agents(f, 0);
 }
 
+/* An agent that replies three times counts once: the round does not end
+ * early on its extra replies while another agent is still working, and the
+ * extras are counted as duplicates. */
+static void
+test_round_duplicates(void **state)
+{
+	struct fixture *f = *state;
+	struct respondent rs[2];
+	struct canary_probe p;
+	struct round_out o;
+	char err[CANARY_ERRLEN];
+
+	respondent_start(&rs[0], DUPLICATE, "echo");
+	respondent_start_late(&rs[1], LATE, "slow", 600);
+	wait_agents(f, 2);
+	make_probe(&p, 8, 3000);
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(survey_round(f->s, &p, on_round, &o, err, sizeof(err)), 0);
+	pump(f, &o);
+	assert_int_equal(o.rv, 0);
+	assert_int_equal(o.n, 2);
+	assert_int_equal(o.stats.duplicates, 2);
+	assert_int_equal(o.stats.timed_out, 0);
+	assert_true(o.stats.elapsed_us >= 550000);
+	for (int i = 0; i < 2; i++) {
+		respondent_stop(&rs[i]);
+	}
+	wait_agents(f, 0);
+}
+
 /* No agent at all: the round waits for the deadline and reports nothing. */
 static void
 test_round_no_agents(void **state)
@@ -478,6 +534,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_round_all_answer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_bad_reports_counted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_round_duplicates, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_no_agents, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_round_invalid_probe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_during_round, setup, teardown),

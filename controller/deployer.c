@@ -105,6 +105,10 @@ deployer_deployment_parse(const cJSON *obj, const char *where, struct deployment
 	if (i == 0) {
 		return canary_errf(err, errlen, CANARY_EPARSE, "%s: versions: empty", where);
 	}
+	if (i == 2 && strcmp(dep->versions[0].version_id, dep->versions[1].version_id) == 0) {
+		return canary_errf(err, errlen, CANARY_EPARSE, "%s: versions: %s listed twice",
+		                   where, dep->versions[0].version_id);
+	}
 	if (total != 100) {
 		return canary_errf(err, errlen, CANARY_EPARSE,
 		                   "%s: versions: percentages total %d, expected 100", where,

@@ -239,7 +239,8 @@ int deployer_check_deployment(const struct deployment *dep, char *err, size_t er
 /* deployer_deployment_parse: strictly reads a deployment object as the API
  * and `wrangler deployments status --json` give it:
  * {"id":"...","versions":[{"version_id":"<uuid>","percentage":N},...],...}
- * (other members ignored; percentage an integer 0..100; totals of 100).
+ * (other members ignored; 1 or 2 distinct versions; percentage an integer
+ * 0..100; totals of 100).
  * Errors (CANARY_EPARSE) start with where, then the member path. */
 int deployer_deployment_parse(const cJSON *obj, const char *where, struct deployment *dep,
                               char *err, size_t errlen);

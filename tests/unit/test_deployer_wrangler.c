@@ -471,6 +471,10 @@ test_helpers(void **state)
 	    "{\"versions\":[{\"version_id\":\"" ID_A "\",\"percentage\":100}]}",
 	    "{\"id\":\"x\",\"versions\":[{\"version_id\":\"nope\",\"percentage\":100}]}",
 	    "[1]",
+	    /* One version twice: {A:50, A:50} would compare equal to
+	     * {A:50, B:50}, so drift could go unseen. */
+	    "{\"id\":\"x\",\"versions\":[{\"version_id\":\"" ID_A "\",\"percentage\":50},"
+	    "{\"version_id\":\"" ID_A "\",\"percentage\":50}]}",
 	};
 	char err[CANARY_ERRLEN], buf[128];
 	cJSON *j;

@@ -14,6 +14,7 @@
 #define AGENT_PROBE_CONCURRENCY   8    /* probe mode: default -c */
 #define AGENT_BODY_CAP            (64 * 1024) /* bytes of a body kept for the body match */
 #define AGENT_HEADER_CAP          (64 * 1024) /* bytes of all response headers */
+#define AGENT_HEADER_VALUE_MAX    128  /* bytes kept of a checked header's value, with the NUL */
 #define AGENT_CONNECT_TIMEOUT_MS  5000 /* connect phase, capped again by the request timeout */
 #define AGENT_MAX_REDIRECTS       5    /* when a request follows redirects */
 #define AGENT_RECV_BUFFER_SIZE    (16 * 1024) /* libcurl receive buffer per transfer */

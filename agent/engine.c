@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,6 +40,12 @@ struct engine_slot {
 	int body_truncated;
 	size_t header_bytes; /* response header bytes seen, against AGENT_HEADER_CAP */
 	int header_overflow;
+	int in_head; /* between a status line and the blank line that ends its head */
+	/* The wanted response headers of the last response head (first
+	 * occurrence, whitespace trimmed, cut at AGENT_HEADER_VALUE_MAX - 1). */
+	char hval[AGENT_RESULT_HEADERS][AGENT_HEADER_VALUE_MAX];
+	int has_hval[AGENT_RESULT_HEADERS];
+	size_t hname_len[AGENT_RESULT_HEADERS]; /* strlen of req.header_names[i], 0 for NULL */
 	char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -286,19 +293,76 @@ engine_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-/* Counts header bytes only, to cap them; the values are read with
- * curl_easy_header when the transfer is done. */
+static int
+engine_is_ows(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Keeps the value of line (one header line, not NUL-terminated) when its
+ * name is one the request asked for and that name has no value yet. */
+static void
+engine_take_header(struct engine_slot *s, const char *line, size_t n)
+{
+	const char *colon = memchr(line, ':', n);
+	size_t nlen;
+
+	if (colon == NULL) {
+		return;
+	}
+	nlen = (size_t)(colon - line);
+	for (int i = 0; i < AGENT_RESULT_HEADERS; i++) {
+		const char *want = s->req.header_names[i];
+		const char *v = colon + 1;
+		const char *end = line + n;
+		size_t vlen;
+
+		if (s->hname_len[i] != nlen || s->has_hval[i] ||
+		    strncasecmp(line, want, nlen) != 0) {
+			continue;
+		}
+		while (v < end && engine_is_ows(*v)) {
+			v++;
+		}
+		while (end > v && engine_is_ows(end[-1])) {
+			end--;
+		}
+		vlen = (size_t)(end - v);
+		if (vlen >= AGENT_HEADER_VALUE_MAX) {
+			vlen = AGENT_HEADER_VALUE_MAX - 1;
+		}
+		memcpy(s->hval[i], v, vlen);
+		s->hval[i][vlen] = '\0';
+		s->has_hval[i] = 1;
+		return;
+	}
+}
+
+/* Caps the response header bytes and picks the wanted header values out
+ * of the lines as they arrive: one pass over each line, where three
+ * curl_easy_header look-ups after the transfer walked every header three
+ * times (about 3,700 instructions per request against nginx). Each
+ * status line starts a new head (a 1xx or a followed redirect came
+ * before), so the values are those of the final response; trailers,
+ * after the head, are not taken. */
 static size_t
 engine_header_cb(char *ptr, size_t size, size_t nitems, void *userdata)
 {
 	struct engine_slot *s = userdata;
 	size_t n = size * nitems;
 
-	(void)ptr;
 	s->header_bytes += n;
 	if (s->header_bytes > AGENT_HEADER_CAP) {
 		s->header_overflow = 1;
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+	}
+	if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+		s->in_head = 1;
+		memset(s->has_hval, 0, sizeof(s->has_hval));
+	} else if (n <= 2 && (n == 0 || ptr[0] == '\r' || ptr[0] == '\n')) {
+		s->in_head = 0;
+	} else if (s->in_head) {
+		engine_take_header(s, ptr, n);
 	}
 	return n;
 }
@@ -449,6 +513,11 @@ engine_slot_prepare(struct agent_engine *e, struct engine_slot *s)
 	s->body_truncated = 0;
 	s->header_bytes = 0;
 	s->header_overflow = 0;
+	s->in_head = 0;
+	memset(s->has_hval, 0, sizeof(s->has_hval));
+	for (int i = 0; i < AGENT_RESULT_HEADERS; i++) {
+		s->hname_len[i] = r->header_names[i] != NULL ? strlen(r->header_names[i]) : 0;
+	}
 	s->errbuf[0] = '\0';
 	return 0;
 }
@@ -529,14 +598,8 @@ engine_result(struct engine_slot *s, CURLcode code, struct agent_result *res)
 	}
 	res->status = (int)status;
 	for (int i = 0; i < AGENT_RESULT_HEADERS; i++) {
-		struct curl_header *h = NULL;
-		if (s->req.header_names[i] == NULL) {
-			continue;
-		}
-		if (curl_easy_header(c, s->req.header_names[i], 0, CURLH_HEADER, -1, &h) ==
-		        CURLHE_OK &&
-		    h != NULL) {
-			res->header[i] = h->value;
+		if (s->has_hval[i]) {
+			res->header[i] = s->hval[i];
 		}
 	}
 	if (s->req.want_body) {
@@ -565,7 +628,7 @@ engine_collect(struct agent_engine *e)
 			continue;
 		}
 		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&s);
-		/* Header values point into the handle: read before removing. */
+		/* Read the result (times, status) before removing the handle. */
 		engine_result(s, code, &res);
 		if (e->has_feed) {
 			e->feed.done(e->feed.arg, &s->req, &res);

@@ -17,9 +17,12 @@
  *  - CURLOPT_NOSIGNAL, CURLOPT_NOPROXY "*", a pre-parsed URL (CURLOPT_CURLU);
  *  - latency from the transfer's own start: pre-transfer to first byte and
  *    to the end, so time queued for a slot never counts;
- *  - response headers read with curl_easy_header, capped at
- *    AGENT_HEADER_CAP bytes in all; the body kept up to body_cap bytes (the
- *    rest is read and dropped, so the connection stays usable);
+ *  - response headers capped at AGENT_HEADER_CAP bytes in all; the values
+ *    of the (up to AGENT_RESULT_HEADERS) wanted ones taken from the header
+ *    lines as they arrive, from the final response's head (first
+ *    occurrence, trimmed, cut at AGENT_HEADER_VALUE_MAX - 1 bytes: longer
+ *    than any version id or cache state); the body kept up to body_cap
+ *    bytes (the rest is read and dropped, so the connection stays usable);
  *  - redirects are not followed unless the request says so.
  *
  * Threads: everything runs on the thread of the event_base given to

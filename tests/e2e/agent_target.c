@@ -175,6 +175,16 @@ target_respond(int fd, const char *path, const char *head)
 		free(body);
 		return rv;
 	}
+	if (strcmp(path, "/tricky-headers") == 0) {
+		snprintf(buf, sizeof(buf),
+		         "HTTP/1.1 103 Early Hints\r\nx-canary-middleware-version: early\r\n\r\n"
+		         "HTTP/1.1 200 OK\r\nX-Canary-Middleware-Version-Extra: longer-name\r\n"
+		         "X-CANARY-MIDDLEWARE-VERSION: \t %s \t\r\n"
+		         "x-canary-middleware-version: second\r\n"
+		         "x-canary-server-version:%s\r\nContent-Length: 2\r\n\r\nok",
+		         AGENT_TARGET_M0, AGENT_TARGET_S0);
+		return target_write(fd, buf, strlen(buf));
+	}
 	if (strcmp(path, "/status999") == 0) {
 		snprintf(buf, sizeof(buf),
 		         "HTTP/1.1 999 Odd\r\nx-canary-middleware-version: %s\r\n"

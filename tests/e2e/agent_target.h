@@ -17,6 +17,9 @@
  *   /big-body    1 MiB body ending in "NEEDLE"
  *   /redirect    302 to /ok
  *   /status999   999 (outside HTTP's 100..599) with versions m0+s0
+ *   /tricky-headers a 103 with a middleware header, then 200 with a longer
+ *                header name first, the middleware header in capitals with
+ *                spaces and tabs around m0, a second one, and s0 with no space
  *   anything else 404
  */
 #ifndef AGENT_TARGET_H

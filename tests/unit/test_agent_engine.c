@@ -269,6 +269,32 @@ test_redirect_not_followed(void **state)
 	assert_int_equal(reqs, 2);
 }
 
+/* Header values come from the final response's head: not from a 1xx
+ * before it, not from a longer name sharing the prefix; the name matches in
+ * any case, the first of two wins, whitespace around the value is trimmed.
+ * An absent header is NULL. */
+static void
+test_header_values(void **state)
+{
+	char url[128];
+	(void)state;
+	url_for(url, sizeof(url), "127.0.0.1", "/tricky-headers");
+	struct run *r = run_requests(url, 2, 1, 2000, NULL, 0, 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r->res[i].status, 200);
+		assert_int_equal(r->has_hdr[i][0], 1);
+		assert_string_equal(r->hdr[i][0], AGENT_TARGET_M0);
+		assert_string_equal(r->hdr[i][1], AGENT_TARGET_S0);
+		assert_int_equal(r->has_hdr[i][2], 0);
+	}
+	/* Followed redirect: the values are those of the final answer. */
+	url_for(url, sizeof(url), "127.0.0.1", "/redirect");
+	r = run_requests(url, 1, 1, 2000, NULL, 0, 1);
+	assert_int_equal(r->res[0].status, 200);
+	assert_string_equal(r->hdr[0][0], AGENT_TARGET_M0);
+	assert_string_equal(r->hdr[0][2], "HIT");
+}
+
 /* A status outside 100..599 is an answer, handed over with its headers. */
 static void
 test_status_999_is_an_answer(void **state)
@@ -364,6 +390,7 @@ main(void)
 	    cmocka_unit_test(test_huge_headers_capped),
 	    cmocka_unit_test(test_huge_body_capped),
 	    cmocka_unit_test(test_redirect_not_followed),
+	    cmocka_unit_test(test_header_values),
 	    cmocka_unit_test(test_status_999_is_an_answer),
 	    cmocka_unit_test(test_connection_refused),
 	    cmocka_unit_test(test_connect_to),

@@ -384,6 +384,7 @@ gate_find(struct gate_verdict *v, const char *check, const char *region, const c
 
 	if (v->n_findings >= GATE_MAX_FINDINGS) {
 		v->findings_dropped++;
+		v->findings_dropped_critical += critical != 0;
 		return;
 	}
 	f = &v->findings[v->n_findings++];
@@ -613,6 +614,7 @@ gate_judge_region(const struct gate_round *r, const struct gate_region_state *g,
 	struct canary_hist merged;
 	uint64_t isr_hits = 0, isr_total = 0;
 	int first = v->n_findings, dropped = v->findings_dropped;
+	int dropped_critical = v->findings_dropped_critical;
 	int fail = 0, critical = 0, inconclusive = 0;
 
 	memset(rv, 0, sizeof(*rv));
@@ -704,8 +706,11 @@ gate_judge_region(const struct gate_round *r, const struct gate_region_state *g,
 		inconclusive |= v->findings[i].result == GATE_INCONCLUSIVE;
 		critical |= v->findings[i].critical;
 	}
-	/* Findings that did not fit still decide: treat them as failures. */
+	/* Findings that did not fit still decide: treat them as failures, and
+	 * a critical one keeps the region critical (one such round rolls back
+	 * at once, whatever max_failed_regions allows). */
 	fail |= v->findings_dropped > dropped;
+	critical |= v->findings_dropped_critical > dropped_critical;
 	rv->critical = critical;
 	rv->result = fail ? GATE_FAIL : inconclusive ? GATE_INCONCLUSIVE : GATE_PASS;
 }

@@ -144,6 +144,9 @@ struct gate_verdict {
 	struct gate_finding findings[GATE_MAX_FINDINGS];
 	int n_findings;
 	int findings_dropped; /* findings beyond GATE_MAX_FINDINGS */
+	/* Of those, the critical ones: a dropped finding still decides its
+	 * region's result and criticality. */
+	int findings_dropped_critical;
 };
 
 /* gate_judge: judges round r with policy p. baseline (may be NULL: no ratio

@@ -999,6 +999,54 @@ test_findings_cap(void **state)
 	free(v);
 }
 
+/* The findings array full of latency findings from earlier regions: an
+ * affinity violation in the last region is dropped from the list but must
+ * still make the round critical (rolled back at once), even where
+ * max_failed_regions tolerates every failing region. */
+static void
+test_dropped_critical_finding(void **state)
+{
+	struct test_ctx c;
+	struct gate_round *r = NULL;
+	struct gate_region regions[GATE_MAX_REGIONS];
+	struct gate_verdict *v = malloc(sizeof(*v));
+	struct gate_step step = {0};
+	char err[CANARY_ERRLEN], why[CANARY_ERRLEN];
+
+	(void)state;
+	assert_non_null(v);
+	test_setup_probe(&c, 0);
+	for (int i = 0; i < GATE_MAX_REGIONS; i++) {
+		snprintf(regions[i].name, sizeof(regions[i].name), "r%d", i);
+		regions[i].min_agents = 1;
+	}
+	assert_int_equal(gate_round_new(&c.probe, regions, GATE_MAX_REGIONS, &r, err, sizeof(err)),
+	                 0);
+	for (int i = 0; i < GATE_MAX_REGIONS; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "a%d", i);
+		struct canary_report rep = test_report(id, regions[i].name, 10, 5000, 0);
+		if (i == GATE_MAX_REGIONS - 1) {
+			rep.targets[1].affinity_violations = 1;
+		}
+		assert_int_equal(gate_round_add(r, &rep, err, sizeof(err)), 0);
+		test_report_release(&rep);
+	}
+	c.policy.max_failed_regions = GATE_MAX_REGIONS;
+	gate_judge(r, NULL, &c.policy, v);
+	assert_int_equal(v->n_findings, GATE_MAX_FINDINGS);
+	assert_false(test_has_finding(v, "affinity", regions[GATE_MAX_REGIONS - 1].name, "api"));
+	assert_int_equal(v->findings_dropped_critical, 1);
+	assert_true(v->regions[GATE_MAX_REGIONS - 1].critical);
+	assert_false(v->regions[GATE_MAX_REGIONS - 2].critical);
+	assert_true(v->critical);
+	assert_int_equal(v->result, GATE_FAIL);
+	assert_int_equal(gate_step_record(&step, &c.policy, v, why, sizeof(why)), GATE_ROLLBACK);
+	assert_non_null(strstr(why, "critical"));
+	gate_round_free(r);
+	free(v);
+}
+
 int
 main(void)
 {
@@ -1020,6 +1068,7 @@ main(void)
 	    cmocka_unit_test(test_convergence),
 	    cmocka_unit_test(test_dark_step),
 	    cmocka_unit_test(test_findings_cap),
+	    cmocka_unit_test(test_dropped_critical_finding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

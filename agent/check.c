@@ -116,6 +116,38 @@ check_server_known(const struct canary_expect *e, const struct canary_override *
 	return 0;
 }
 
+/* canary_is_uuid(v), answered first by comparing v with the non-empty ids
+ * e and o name, which are UUIDs already (check.h): a response that names an
+ * expected version, nearly all of them, costs a compare or two instead of
+ * a character-by-character scan. */
+static int
+check_known(const char *known, const char *v)
+{
+	return known[0] != '\0' && strcmp(known, v) == 0;
+}
+
+static int
+check_is_uuid(const struct canary_expect *e, const struct canary_override *o, const char *v)
+{
+	if (v == NULL) {
+		return 0;
+	}
+	for (int i = 0; i < e->n_middleware && i < CANARY_MAX_VERSIONS; i++) {
+		if (check_known(e->middleware[i].id, v) || check_known(e->pins[i], v)) {
+			return 1;
+		}
+	}
+	for (int i = 0; i < e->n_server && i < CANARY_MAX_VERSIONS; i++) {
+		if (check_known(e->server[i].id, v)) {
+			return 1;
+		}
+	}
+	if (o != NULL && o->enabled && (check_known(o->version_id, v) || check_known(o->pin, v))) {
+		return 1;
+	}
+	return canary_is_uuid(v);
+}
+
 static int
 check_is_hit(const char *cache)
 {
@@ -155,9 +187,9 @@ check_versions(const struct canary_expect *e, const struct canary_override *o,
 	int hit = check_is_hit(r->cache);
 	int check_mw = e->n_middleware > 0;
 	int check_srv = e->n_server > 0;
-	int mw_ok = mw != NULL && canary_is_uuid(mw);
+	int mw_ok = check_is_uuid(e, o, mw);
 	/* No server header is an answer of the middleware alone, fine on a hit. */
-	int srv_ok = srv != NULL ? canary_is_uuid(srv) : hit;
+	int srv_ok = srv != NULL ? check_is_uuid(e, o, srv) : hit;
 	int overridden = r->overridden && o != NULL && o->enabled;
 
 	if (mw_ok && srv_ok) {

@@ -76,7 +76,8 @@ void agent_check_keys_init(struct agent_check_keys *k);
 
 /* agent_check_response: judges r against target t, the expected versions e
  * (n_middleware == 0: versions are recorded, not checked) and the override o
- * (NULL or !enabled: none), adds the result to rep (sent, responses,
+ * (NULL or !enabled: none); every id in e and o is a UUID or "" (the probe
+ * decoder and the command line make sure), adds the result to rep (sent, responses,
  * statuses, errors, latency, pairs, cache, violations, samples) and returns
  * the verdict bits. keys may be NULL when no version keys are used. */
 unsigned agent_check_response(const struct canary_target *t, const struct canary_expect *e,

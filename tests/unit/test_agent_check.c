@@ -324,6 +324,30 @@ test_table_caps(void **state)
 	assert_int_equal(fx.rep.responses, CANARY_MAX_PAIRS + 3 + CANARY_MAX_SEEN_STATUS + 4);
 }
 
+/* Version values are recognised as UUIDs by comparing with the expected
+ * ids first: an empty expected id (no pin given) must not make an empty or
+ * odd header value pass as one. */
+static void
+test_uuid_shortcut_keeps_rules(void **state)
+{
+	(void)state;
+	fx.e.pins[0][0] = '\0'; /* probe --expect-middleware without --expect-server */
+	fx.e.n_server = 0;
+	struct agent_response r = resp(200, "", S0, NULL);
+	assert_true(check(&r) & AGENT_V_UNKNOWN);
+	assert_int_equal(fx.rep.n_pairs, 0);
+	r = resp(200, M0, "", NULL);
+	check(&r);
+	assert_int_equal(fx.rep.n_pairs, 0); /* "" is no server version */
+	r = resp(200, M0, "not-a-uuid", NULL);
+	check(&r);
+	assert_int_equal(fx.rep.n_pairs, 0);
+	r = resp(200, M0, S1, NULL); /* unexpected, but a UUID: recorded */
+	check(&r);
+	assert_int_equal(fx.rep.n_pairs, 1);
+	assert_string_equal(fx.rep.pairs[0].server, S1);
+}
+
 /* A status the wire form cannot carry (a server may answer 999) is an
  * answer with an http error, counted in statuses_other, and the report
  * still encodes. */
@@ -378,6 +402,7 @@ main(void)
 	    cmocka_unit_test_setup(test_unchecked_versions_are_recorded, setup),
 	    cmocka_unit_test_setup(test_table_caps, setup),
 	    cmocka_unit_test_setup(test_status_outside_wire_range, setup),
+	    cmocka_unit_test_setup(test_uuid_shortcut_keeps_rules, setup),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1096,55 +1096,11 @@ run_init(struct run *r, struct run_env *env)
 	snprintf(r->v.pin_m1, sizeof(r->v.pin_m1), "%s", RUN_VERSION_NONE_S1);
 }
 
-static const char *
-run_outcome(int code)
-{
-	static const char *const names[] = {"promoted",    "usage",           "refused",
-	                                    "rolled_back", "rollback_failed", "drift"};
+struct run_history;
+static int run_history_read(const char *state_dir, struct run_history *h, char *err, size_t errlen);
+static void run_history_free(struct run_history *h);
 
-	return code >= 0 && code <= RUN_EXIT_DRIFT ? names[code] : "unknown";
-}
-
-static int
-run_end(struct run *r, int code)
-{
-	run_journal_end(r, run_outcome(code), code);
-	gate_round_free(r->baseline);
-	r->baseline = NULL;
-	return code;
-}
-
-int
-run_rollout(struct run_env *env)
-{
-	struct run r;
-	char err[CANARY_ERRLEN];
-	int code;
-
-	run_init(&r, env);
-	run_journal_kv(&r, "start", "rollout", env->ro->name, "file", env->ro->path, "command",
-	               "run", NULL);
-	if ((code = run_preflight(&r)) >= 0) {
-		return run_end(&r, code);
-	}
-	run_journal_versions(&r);
-	if (run_stopped(&r)) {
-		return run_end(&r, run_refuse(&r, "stopped", "stopped before any change"));
-	}
-	if (run_uploads(&r, err, sizeof(err)) != 0) {
-		run_journal_versions(&r);
-		canary_logf(CANARY_LOG_ERROR, "upload_failed", "%s", err);
-		return run_end(&r, run_do_rollback(&r, err));
-	}
-	run_journal_versions(&r);
-	if ((code = run_steps(&r, 0)) >= 0) {
-		return run_end(&r, code);
-	}
-	canary_logf(CANARY_LOG_INFO, "promoted", "middleware %s + server %s", r.v.m1, r.v.s1);
-	return run_end(&r, RUN_EXIT_PROMOTED);
-}
-
-/* ---- from the journal: resume, rollback by hand, status ---- */
+/* ---- the journal read back ---- */
 
 /* What the journal holds about the last rollout of the state directory. */
 struct run_history {
@@ -1211,6 +1167,84 @@ run_history_read(const char *state_dir, struct run_history *h, char *err, size_t
 	}
 	return 0;
 }
+
+static const char *
+run_outcome(int code)
+{
+	static const char *const names[] = {"promoted",    "usage",           "refused",
+	                                    "rolled_back", "rollback_failed", "drift"};
+
+	return code >= 0 && code <= RUN_EXIT_DRIFT ? names[code] : "unknown";
+}
+
+static int
+run_end(struct run *r, int code)
+{
+	run_journal_end(r, run_outcome(code), code);
+	gate_round_free(r->baseline);
+	r->baseline = NULL;
+	return code;
+}
+
+/* run_unfinished: the journal of r's state directory holds a rollout that
+ * never ended and got past preflight (its versions are recorded, so it may
+ * have uploaded or deployed): a new one must not start over it, or what it
+ * applied would be lost to resume and rollback. One stopped before that
+ * changed nothing and may be started again. */
+static int
+run_unfinished(struct run *r)
+{
+	struct run_history h;
+	char err[CANARY_ERRLEN];
+	int unfinished = run_history_read(r->ro->state_dir, &h, err, sizeof(err)) == 0 &&
+	                 h.st.started && !h.st.ended && h.have_versions;
+
+	if (unfinished) {
+		fprintf(stderr,
+		        "canary-controller: the journal in %s holds rollout %s, which never ended "
+		        "(last step: %s); finish it first with `canary-controller resume -f %s` or "
+		        "`canary-controller rollback -f %s`\n",
+		        r->ro->state_dir, h.st.rollout, h.st.last_step[0] ? h.st.last_step : "none",
+		        r->ro->path, r->ro->path);
+	}
+	run_history_free(&h);
+	return unfinished;
+}
+
+int
+run_rollout(struct run_env *env)
+{
+	struct run r;
+	char err[CANARY_ERRLEN];
+	int code;
+
+	run_init(&r, env);
+	if (run_unfinished(&r)) {
+		return RUN_EXIT_USAGE;
+	}
+	run_journal_kv(&r, "start", "rollout", env->ro->name, "file", env->ro->path, "command",
+	               "run", NULL);
+	if ((code = run_preflight(&r)) >= 0) {
+		return run_end(&r, code);
+	}
+	run_journal_versions(&r);
+	if (run_stopped(&r)) {
+		return run_end(&r, run_refuse(&r, "stopped", "stopped before any change"));
+	}
+	if (run_uploads(&r, err, sizeof(err)) != 0) {
+		run_journal_versions(&r);
+		canary_logf(CANARY_LOG_ERROR, "upload_failed", "%s", err);
+		return run_end(&r, run_do_rollback(&r, err));
+	}
+	run_journal_versions(&r);
+	if ((code = run_steps(&r, 0)) >= 0) {
+		return run_end(&r, code);
+	}
+	canary_logf(CANARY_LOG_INFO, "promoted", "middleware %s + server %s", r.v.m1, r.v.s1);
+	return run_end(&r, RUN_EXIT_PROMOTED);
+}
+
+/* ---- from the journal: resume, rollback by hand, status ---- */
 
 /* run_load_history: run r with the versions of the journal. Returns 0, or
  * an exit code after saying why. */

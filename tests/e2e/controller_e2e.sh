@@ -316,6 +316,10 @@ case $scenario in
     run_controller status
     grep -q 'in progress or interrupted' "$work/controller.log" ||
       fail "status of a killed rollout does not say it was interrupted"
+    # A new run must not start over the unfinished one.
+    run_controller run
+    [ $rc -eq 1 ] || fail "run over an unfinished rollout: expected exit 1, got $rc"
+    grep -q 'never ended' "$work/controller.log" || fail "run did not say why it refused"
     run_controller rollback
     [ $rc -eq 3 ] || fail "rollback by hand: expected exit 3, got $rc"
     grep -q 'rollback_move move=2' "$work/controller.log" ||

@@ -3,9 +3,10 @@
  * See proc.h.
  */
 
-/* posix_spawn_file_actions_addchdir_np, pipe2 and pidfd_open are
- * glibc/Linux extensions: the working directory must be set between fork and
- * exec without a shell, pipes must be close-on-exec from birth (other
+/* posix_spawn_file_actions_addchdir_np, _addclosefrom_np (glibc >= 2.34),
+ * pipe2 and pidfd_open are glibc/Linux extensions: the working directory must
+ * be set and inherited descriptors closed between fork and exec without a
+ * shell, pipes must be close-on-exec from birth (other
  * threads may spawn too), and a pidfd lets the loop watch the child without
  * a SIGCHLD handler. */
 #define _GNU_SOURCE
@@ -425,9 +426,14 @@ proc_start(struct event_base *base, const struct proc_opts *opts, proc_cb cb, vo
 	sigaddset(&def, SIGUSR1);
 	sigaddset(&def, SIGUSR2);
 	sigaddset(&def, SIGALRM);
+	/* Every other descriptor is closed in the child: a library's socket
+	 * opened without close-on-exec (an nng listener, a libcurl
+	 * connection) must not live on in a CLI that outlives us, holding a
+	 * port a resumed controller needs. */
 	if (posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0) != 0 ||
 	    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1) != 0 ||
 	    posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2) != 0 ||
+	    posix_spawn_file_actions_addclosefrom_np(&fa, 3) != 0 ||
 	    (opts->cwd != NULL && posix_spawn_file_actions_addchdir_np(&fa, opts->cwd) != 0) ||
 	    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
 	                                        POSIX_SPAWN_SETSIGDEF) != 0 ||

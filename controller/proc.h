@@ -2,8 +2,9 @@
  * proc.h: run one child process on a libevent loop, never through a shell.
  *
  * The child is started with posix_spawnp() from an argv (argv[0] looked up in
- * PATH), in a process group of its own, with its stdin on /dev/null and its
- * stdout and stderr on pipes that the loop reads without blocking. Each
+ * PATH), in a process group of its own, with its stdin on /dev/null, its
+ * stdout and stderr on pipes that the loop reads without blocking, and no
+ * other descriptor of ours (all from 3 up are closed in the child). Each
  * stream keeps at most max_output bytes (the rest is read and dropped, so a
  * chatty child never blocks on a full pipe). A timeout sends SIGTERM to the
  * whole group, then SIGKILL after a grace period, so grandchildren (a shell

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +278,28 @@ test_env_and_cwd(void **state)
 }
 
 static void
+test_no_inherited_descriptors(void **state)
+{
+	const char *argv[] = {
+	    "sh", "-c", "if [ -e /proc/$$/fd/57 ]; then echo open; else echo closed; fi", NULL};
+	struct proc_opts o = {.argv = argv, .timeout_ms = 5000};
+	struct run r;
+	int fd, high;
+
+	(void)state;
+	/* A descriptor without close-on-exec, as a library may leave one. */
+	fd = open("/dev/null", O_RDONLY);
+	assert_true(fd >= 0);
+	high = fcntl(fd, F_DUPFD, 57);
+	assert_int_equal(high, 57);
+	close(fd);
+	run_child(&r, &o);
+	close(high);
+	assert_string_equal(r.res.out, "closed\n");
+	run_free(&r);
+}
+
+static void
 test_stdin_is_null(void **state)
 {
 	/* A prompt must read EOF at once, never wait on the controller. */
@@ -392,6 +415,7 @@ main(void)
 	    cmocka_unit_test(test_output_cap),
 	    cmocka_unit_test(test_env_and_cwd),
 	    cmocka_unit_test(test_stdin_is_null),
+	    cmocka_unit_test(test_no_inherited_descriptors),
 	    cmocka_unit_test(test_not_found_and_bad_args),
 	    cmocka_unit_test(test_cancel),
 	    cmocka_unit_test(test_strip_ansi),

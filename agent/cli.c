@@ -188,6 +188,23 @@ agent_cli_check_connect_to(const char *s, char *err, size_t errlen)
 	return cli_ct_part(&p, 1, 1, s, err, errlen);
 }
 
+/* Both modes: one more --connect-to entry, checked, within the cap. */
+static int
+cli_add_connect_to(struct agent_cli *c, const char *v, char *err, size_t errlen)
+{
+	int rv;
+
+	if (c->n_connect_to >= AGENT_MAX_CONNECT_TO) {
+		return canary_errf(err, errlen, CANARY_ETOOBIG, "--connect-to: at most %d entries",
+		                   AGENT_MAX_CONNECT_TO);
+	}
+	if ((rv = agent_cli_check_connect_to(v, err, errlen)) != 0) {
+		return rv;
+	}
+	c->connect_to[c->n_connect_to++] = v;
+	return 0;
+}
+
 static int
 cli_add_url(struct agent_cli_run *r, const char **list, int *n, const char *url, char *err,
             size_t errlen)
@@ -277,15 +294,9 @@ cli_parse_run(int argc, char **argv, int i, struct agent_cli *c, char *err, size
 				return rv;
 			}
 		} else if ((v = cli_value(argc, argv, &i, "--connect-to", &missing)) != NULL) {
-			if (c->n_connect_to >= AGENT_MAX_CONNECT_TO) {
-				return canary_errf(err, errlen, CANARY_ETOOBIG,
-				                   "--connect-to: at most %d entries",
-				                   AGENT_MAX_CONNECT_TO);
-			}
-			if ((rv = agent_cli_check_connect_to(v, err, errlen)) != 0) {
+			if ((rv = cli_add_connect_to(c, v, err, errlen)) != 0) {
 				return rv;
 			}
-			c->connect_to[c->n_connect_to++] = v;
 		} else if ((v = cli_value(argc, argv, &i, "--concurrency", &missing)) != NULL) {
 			if ((rv = cli_uint("--concurrency", v, 1, AGENT_MAX_CONCURRENCY, &u, err,
 			                   errlen)) != 0) {
@@ -407,15 +418,9 @@ cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, si
 			}
 			p->expect_server = v;
 		} else if ((v = cli_value(argc, argv, &i, "--connect-to", &missing)) != NULL) {
-			if (c->n_connect_to >= AGENT_MAX_CONNECT_TO) {
-				return canary_errf(err, errlen, CANARY_ETOOBIG,
-				                   "--connect-to: at most %d entries",
-				                   AGENT_MAX_CONNECT_TO);
-			}
-			if ((rv = agent_cli_check_connect_to(v, err, errlen)) != 0) {
+			if ((rv = cli_add_connect_to(c, v, err, errlen)) != 0) {
 				return rv;
 			}
-			c->connect_to[c->n_connect_to++] = v;
 		} else if ((v = cli_value(argc, argv, &i, "--timeout", &missing)) != NULL) {
 			if ((rv = cli_uint("--timeout", v, 1, CANARY_MAX_TIMEOUT_MS, &u, err,
 			                   errlen)) != 0) {

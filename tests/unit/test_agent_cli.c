@@ -281,6 +281,44 @@ test_connect_to_forms(void **state)
 	                 CANARY_EINVAL);
 }
 
+/* Both modes keep at most AGENT_MAX_CONNECT_TO entries and check each. */
+static void
+test_connect_to_cap_in_both_modes(void **state)
+{
+	const char *run[8 + 2 * (AGENT_MAX_CONNECT_TO + 1) + 1] = {
+	    "run", "--region", "enam", "--id", "a", "--insecure", "--dial", "tcp://127.0.0.1:9"};
+	const char *probe[2 + 2 * (AGENT_MAX_CONNECT_TO + 1) + 1] = {"probe",
+	                                                             "http://docs.example.com/"};
+	int nr = 8, np = 2;
+	(void)state;
+	for (int i = 0; i <= AGENT_MAX_CONNECT_TO; i++) {
+		run[nr++] = probe[np++] = "--connect-to";
+		run[nr++] = probe[np++] = "docs.example.com:80:127.0.0.1:8080";
+	}
+	run[nr] = probe[np] = NULL;
+	assert_int_equal(parse(run), CANARY_ETOOBIG);
+	assert_non_null(strstr(err, "--connect-to"));
+	assert_int_equal(parse(probe), CANARY_ETOOBIG);
+	assert_non_null(strstr(err, "--connect-to"));
+	const char *bad[] = {"probe", "http://a/", "--connect-to", "a:80:127.0.0.1", NULL};
+	assert_int_equal(parse(bad), CANARY_EINVAL);
+	const char *badrun[] = {"run",
+	                        "--region",
+	                        "enam",
+	                        "--id",
+	                        "a",
+	                        "--insecure",
+	                        "--dial",
+	                        "tcp://127.0.0.1:9",
+	                        "--allow-host",
+	                        "a",
+	                        "--connect-to",
+	                        ":::80",
+	                        NULL};
+	assert_int_equal(parse(badrun), CANARY_EINVAL);
+	assert_non_null(strstr(err, "ADDR"));
+}
+
 static void
 test_help(void **state)
 {
@@ -296,9 +334,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_run_full),       cmocka_unit_test(test_run_defaults_and_insecure),
-	    cmocka_unit_test(test_run_refusals),   cmocka_unit_test(test_probe_parse),
-	    cmocka_unit_test(test_probe_refusals), cmocka_unit_test(test_connect_to_forms),
+	    cmocka_unit_test(test_run_full),
+	    cmocka_unit_test(test_run_defaults_and_insecure),
+	    cmocka_unit_test(test_run_refusals),
+	    cmocka_unit_test(test_probe_parse),
+	    cmocka_unit_test(test_probe_refusals),
+	    cmocka_unit_test(test_connect_to_forms),
+	    cmocka_unit_test(test_connect_to_cap_in_both_modes),
 	    cmocka_unit_test(test_help),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

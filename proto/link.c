@@ -317,6 +317,31 @@ link_nng_err(int nrv, const char *what, const char *url, char *err, size_t errle
 	return canary_errf(err, errlen, code, "%s %s: %s", what, url, nng_strerror(nrv));
 }
 
+/* What listen and dial share: the policy check, the receive cap on s and,
+ * for a tls+tcp URL, the TLS config of this side (*cfgp, NULL otherwise;
+ * the caller frees it once the endpoint holds its own reference). */
+static int
+link_prepare(nng_socket s, const char *url, int insecure, int server,
+             const struct canary_tls_files *tls, nng_tls_config **cfgp, char *err, size_t errlen)
+{
+	int rv;
+	int nrv;
+
+	*cfgp = NULL;
+	rv = canary_link_check_url(url, insecure, err, errlen);
+	if (rv != 0) {
+		return rv;
+	}
+	nrv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, CANARY_LINK_RECV_MAX);
+	if (nrv != 0) {
+		return link_nng_err(nrv, "receive cap for", url, err, errlen);
+	}
+	if (link_is_tls(url)) {
+		return link_tls_config(url, server, tls, cfgp, err, errlen);
+	}
+	return 0;
+}
+
 int
 canary_link_listen(nng_socket s, const char *url, int insecure, const struct canary_tls_files *tls,
                    char *err, size_t errlen)
@@ -327,13 +352,8 @@ canary_link_listen(nng_socket s, const char *url, int insecure, const struct can
 	int rv;
 	int nrv;
 
-	rv = canary_link_check_url(url, insecure, err, errlen);
+	rv = link_prepare(s, url, insecure, 1, tls, &cfg, err, errlen);
 	if (rv != 0) {
-		return rv;
-	}
-	nrv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, CANARY_LINK_RECV_MAX);
-	if (nrv != 0) {
-		rv = link_nng_err(nrv, "receive cap for", url, err, errlen);
 		goto out;
 	}
 	nrv = nng_listener_create(&l, s, url);
@@ -342,16 +362,9 @@ canary_link_listen(nng_socket s, const char *url, int insecure, const struct can
 		goto out;
 	}
 	created = 1;
-	if (link_is_tls(url)) {
-		rv = link_tls_config(url, 1, tls, &cfg, err, errlen);
-		if (rv != 0) {
-			goto out;
-		}
-		nrv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg);
-		if (nrv != 0) {
-			rv = link_nng_err(nrv, "TLS config for", url, err, errlen);
-			goto out;
-		}
+	if (cfg != NULL && (nrv = nng_listener_set_ptr(l, NNG_OPT_TLS_CONFIG, cfg)) != 0) {
+		rv = link_nng_err(nrv, "TLS config for", url, err, errlen);
+		goto out;
 	}
 	nrv = nng_listener_start(l, 0);
 	if (nrv != 0) {
@@ -379,13 +392,8 @@ canary_link_dial(nng_socket s, const char *url, int insecure, const struct canar
 	int rv;
 	int nrv;
 
-	rv = canary_link_check_url(url, insecure, err, errlen);
+	rv = link_prepare(s, url, insecure, 0, tls, &cfg, err, errlen);
 	if (rv != 0) {
-		return rv;
-	}
-	nrv = nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, CANARY_LINK_RECV_MAX);
-	if (nrv != 0) {
-		rv = link_nng_err(nrv, "receive cap for", url, err, errlen);
 		goto out;
 	}
 	nrv = nng_dialer_create(&d, s, url);
@@ -394,16 +402,9 @@ canary_link_dial(nng_socket s, const char *url, int insecure, const struct canar
 		goto out;
 	}
 	created = 1;
-	if (link_is_tls(url)) {
-		rv = link_tls_config(url, 0, tls, &cfg, err, errlen);
-		if (rv != 0) {
-			goto out;
-		}
-		nrv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg);
-		if (nrv != 0) {
-			rv = link_nng_err(nrv, "TLS config for", url, err, errlen);
-			goto out;
-		}
+	if (cfg != NULL && (nrv = nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg)) != 0) {
+		rv = link_nng_err(nrv, "TLS config for", url, err, errlen);
+		goto out;
 	}
 	nrv = nng_dialer_set_ms(d, NNG_OPT_RECONNMINT, CANARY_LINK_RECONNMINT_MS);
 	if (nrv == 0) {

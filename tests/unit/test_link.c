@@ -245,163 +245,127 @@ survey_once(struct pair *p, int tries)
 	return -1;
 }
 
+/* The agent's side: a respondent dialling url with cert/key and ca.pem, or,
+ * with cert NULL, a client that verifies the server but presents no
+ * certificate of its own. */
+static void
+open_respondent(struct pair *p, const char *url, const char *cert, const char *key, int recv_ms)
+{
+	struct canary_tls_files t;
+	char bufs[3][128];
+	char err[CANARY_ERRLEN];
+
+	assert_int_equal(nng_respondent0_open(&p->respondent), 0);
+	assert_int_equal(nng_socket_set_ms(p->respondent, NNG_OPT_RECVTIMEO, recv_ms), 0);
+	if (cert != NULL) {
+		tls_files(&t, bufs, cert, key, "ca.pem");
+		/* Never fails for a peer that is down or refuses: it redials. */
+		assert_int_equal(canary_link_dial(p->respondent, url, 0, &t, err, sizeof(err)), 0);
+		return;
+	}
+	nng_tls_config *cfg;
+	nng_dialer d;
+	cert_path(bufs[2], sizeof(bufs[2]), "ca.pem");
+	assert_int_equal(nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT), 0);
+	assert_int_equal(nng_tls_config_ca_file(cfg, bufs[2]), 0);
+	assert_int_equal(nng_tls_config_server_name(cfg, "127.0.0.1"), 0);
+	assert_int_equal(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED), 0);
+	assert_int_equal(nng_dialer_create(&d, p->respondent, url), 0);
+	assert_int_equal(nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg), 0);
+	assert_int_equal(nng_dialer_start(d, NNG_FLAG_NONBLOCK), 0);
+	nng_tls_config_free(cfg);
+}
+
+/* Surveys p (up to tries times) while a thread answers one survey; closes
+ * both sockets. 0 when the answer came back. */
+static int
+survey_and_close(struct pair *p, int tries)
+{
+	pthread_t thr;
+	int rv;
+
+	assert_int_equal(pthread_create(&thr, NULL, answer_one, p), 0);
+	rv = survey_once(p, tries);
+	pthread_join(thr, NULL);
+	nng_close(p->respondent);
+	nng_close(p->surveyor);
+	return rv;
+}
+
+/* A controller listening on a fresh port with srv_cert/srv_key, an agent
+ * dialling it with cli_cert/cli_key (NULL: none); both trust ca.pem. 0 when
+ * a survey got its answer. */
+static int
+survey_over_tls(const char *srv_cert, const char *srv_key, const char *cli_cert,
+                const char *cli_key, int tries)
+{
+	struct pair p;
+	char url[64];
+
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
+	open_surveyor_as(&p, url, srv_cert, srv_key);
+	open_respondent(&p, url, cli_cert, cli_key, 2 * SURVEY_MS);
+	return survey_and_close(&p, tries);
+}
+
 static void
 test_mutual_tls_round_trip(void **state)
 {
-	struct pair p;
-	struct canary_tls_files t;
-	char bufs[3][128];
-	char url[64];
-	char err[CANARY_ERRLEN];
-	pthread_t thr;
-
 	(void)state;
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
-	open_surveyor(&p, url);
-	tls_files(&t, bufs, "client.pem", "client.key", "ca.pem");
-	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
-	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 2 * SURVEY_MS), 0);
-	assert_int_equal(canary_link_dial(p.respondent, url, 0, &t, err, sizeof(err)), 0);
-	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
-	assert_int_equal(survey_once(&p, 3), 0);
-	pthread_join(thr, NULL);
-	nng_close(p.respondent);
-	nng_close(p.surveyor);
+	assert_int_equal(survey_over_tls("server.pem", "server.key", "client.pem", "client.key", 3),
+	                 0);
 }
 
 static void
 test_client_from_other_ca_refused(void **state)
 {
-	struct pair p;
-	struct canary_tls_files t;
-	char bufs[3][128];
-	char url[64];
-	char err[CANARY_ERRLEN];
-	pthread_t thr;
-
 	(void)state;
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
-	open_surveyor(&p, url);
 	/* The client trusts the right CA but holds a certificate of another. */
-	tls_files(&t, bufs, "other.pem", "other.key", "ca.pem");
-	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
-	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 2 * SURVEY_MS), 0);
-	assert_int_equal(canary_link_dial(p.respondent, url, 0, &t, err, sizeof(err)), 0);
-	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
-	assert_int_equal(survey_once(&p, 2), -1);
-	pthread_join(thr, NULL);
-	nng_close(p.respondent);
-	nng_close(p.surveyor);
+	assert_int_equal(survey_over_tls("server.pem", "server.key", "other.pem", "other.key", 2),
+	                 -1);
 }
 
 static void
 test_client_without_cert_refused(void **state)
 {
-	struct pair p;
-	char url[64];
-	char ca[128];
-	nng_tls_config *cfg;
-	nng_dialer d;
-	pthread_t thr;
-
 	(void)state;
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
-	open_surveyor(&p, url);
-	/* A client that verifies the server but presents no certificate. */
-	cert_path(ca, sizeof(ca), "ca.pem");
-	assert_int_equal(nng_tls_config_alloc(&cfg, NNG_TLS_MODE_CLIENT), 0);
-	assert_int_equal(nng_tls_config_ca_file(cfg, ca), 0);
-	assert_int_equal(nng_tls_config_server_name(cfg, "127.0.0.1"), 0);
-	assert_int_equal(nng_tls_config_auth_mode(cfg, NNG_TLS_AUTH_MODE_REQUIRED), 0);
-	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
-	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 2 * SURVEY_MS), 0);
-	assert_int_equal(nng_dialer_create(&d, p.respondent, url), 0);
-	assert_int_equal(nng_dialer_set_ptr(d, NNG_OPT_TLS_CONFIG, cfg), 0);
-	assert_int_equal(nng_dialer_start(d, NNG_FLAG_NONBLOCK), 0);
-	nng_tls_config_free(cfg);
-	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
-	assert_int_equal(survey_once(&p, 2), -1);
-	pthread_join(thr, NULL);
-	nng_close(p.respondent);
-	nng_close(p.surveyor);
+	assert_int_equal(survey_over_tls("server.pem", "server.key", NULL, NULL, 2), -1);
 }
 
 static void
 test_server_from_other_ca_refused(void **state)
 {
-	struct pair p;
-	struct canary_tls_files t;
-	char bufs[3][128];
-	char url[64];
-	char err[CANARY_ERRLEN];
-	pthread_t thr;
-
 	(void)state;
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
 	/* An impostor controller: a certificate for the right address that the
 	 * agent's CA did not sign. */
-	open_surveyor_as(&p, url, "other-server.pem", "other-server.key");
-	tls_files(&t, bufs, "client.pem", "client.key", "ca.pem");
-	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
-	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 2 * SURVEY_MS), 0);
-	assert_int_equal(canary_link_dial(p.respondent, url, 0, &t, err, sizeof(err)), 0);
-	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
-	assert_int_equal(survey_once(&p, 2), -1);
-	pthread_join(thr, NULL);
-	nng_close(p.respondent);
-	nng_close(p.surveyor);
+	assert_int_equal(
+	    survey_over_tls("other-server.pem", "other-server.key", "client.pem", "client.key", 2),
+	    -1);
 }
 
 static void
 test_server_for_another_name_refused(void **state)
 {
-	struct pair p;
-	struct canary_tls_files t;
-	char bufs[3][128];
-	char url[64];
-	char err[CANARY_ERRLEN];
-	pthread_t thr;
-
 	(void)state;
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
 	/* Signed by the right CA, but naming "canary-agent", not 127.0.0.1. */
-	open_surveyor_as(&p, url, "client.pem", "client.key");
-	tls_files(&t, bufs, "client.pem", "client.key", "ca.pem");
-	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
-	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 2 * SURVEY_MS), 0);
-	assert_int_equal(canary_link_dial(p.respondent, url, 0, &t, err, sizeof(err)), 0);
-	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
-	assert_int_equal(survey_once(&p, 2), -1);
-	pthread_join(thr, NULL);
-	nng_close(p.respondent);
-	nng_close(p.surveyor);
+	assert_int_equal(survey_over_tls("client.pem", "client.key", "client.pem", "client.key", 2),
+	                 -1);
 }
 
 static void
 test_dial_before_listener_reconnects(void **state)
 {
 	struct pair p;
-	struct canary_tls_files t;
-	char bufs[3][128];
 	char url[64];
-	char err[CANARY_ERRLEN];
-	pthread_t thr;
 
 	(void)state;
 	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
-	tls_files(&t, bufs, "client.pem", "client.key", "ca.pem");
-	assert_int_equal(nng_respondent0_open(&p.respondent), 0);
-	assert_int_equal(nng_socket_set_ms(p.respondent, NNG_OPT_RECVTIMEO, 8 * SURVEY_MS), 0);
 	/* Nobody listens yet: the dial must not fail, only retry. */
-	assert_int_equal(canary_link_dial(p.respondent, url, 0, &t, err, sizeof(err)), 0);
+	open_respondent(&p, url, "client.pem", "client.key", 8 * SURVEY_MS);
 	nng_msleep(300);
 	open_surveyor(&p, url);
-	assert_int_equal(pthread_create(&thr, NULL, answer_one, &p), 0);
 	/* The dialer's backoff (100 ms doubling, 5 s at most) finds it. */
-	assert_int_equal(survey_once(&p, 5), 0);
-	pthread_join(thr, NULL);
-	nng_close(p.respondent);
-	nng_close(p.surveyor);
+	assert_int_equal(survey_and_close(&p, 5), 0);
 }
 
 static void

@@ -79,6 +79,11 @@ canary_hist_record(struct canary_hist *h, uint64_t usec)
 {
 	int i = canary_hist_bucket(usec);
 
+	/* min and max travel as JSON numbers too: past CANARY_HIST_INT_MAX
+	 * (a clock gone wrong) they saturate, so the histogram still decodes. */
+	if (usec > CANARY_HIST_INT_MAX) {
+		usec = CANARY_HIST_INT_MAX;
+	}
 	if (h->count == 0 || usec < h->min_us) {
 		h->min_us = usec;
 	}

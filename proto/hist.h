@@ -42,7 +42,10 @@ struct canary_hist {
 /* canary_hist_init: empties h. */
 void canary_hist_init(struct canary_hist *h);
 
-/* canary_hist_record: adds one sample of usec microseconds. */
+/* canary_hist_record: adds one sample of usec microseconds. A sample above
+ * CANARY_HIST_INT_MAX is recorded as CANARY_HIST_INT_MAX (min and max
+ * saturate there like count and sum), so every histogram still encodes and
+ * decodes exactly. */
 void canary_hist_record(struct canary_hist *h, uint64_t usec);
 
 /* canary_hist_merge: adds src's samples to dst. Bucket counts saturate. */

@@ -377,8 +377,10 @@ test_round_trip(void **state)
 	for (int i = 0; i < 5000; i++) {
 		canary_hist_record(h, dist_bimodal(&seed));
 	}
-	canary_hist_record(h, 3);         /* clamped low */
-	canary_hist_record(h, 200000000); /* clamped high */
+	canary_hist_record(h, 3);          /* clamped low */
+	canary_hist_record(h, 200000000);  /* clamped high */
+	canary_hist_record(h, UINT64_MAX); /* beyond what a JSON number holds */
+	assert_int_equal(h->max_us, CANARY_HIST_INT_MAX);
 	j = canary_hist_encode(h);
 	assert_non_null(j);
 	text = cJSON_PrintUnformatted(j);

@@ -41,6 +41,12 @@ lib_cleanup() {
 	# agents it talks to.
 	for ((i = ${#lib_pids[@]} - 1; i >= 0; i--)); do kill "${lib_pids[$i]}" 2>/dev/null || true; done
 	for p in "${lib_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	# A sanitizer build reports into the programs' logs, at any moment and
+	# at exit (the SIGTERM above): any report fails the test.
+	if [ $rc -eq 0 ] && grep -lE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$work"/*.log 2>/dev/null; then
+		echo "FAIL ($scenario): sanitizer report in the logs above" >&2
+		rc=1
+	fi
 	if [ $rc -ne 0 ]; then
 		echo "---- $scenario failed (rc $rc); logs:"
 		for f in "$work"/*.log "$work"/app/state/journal.jsonl; do

@@ -39,6 +39,7 @@
 #include <nng/protocol/survey0/survey.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "agent_port.h"
 #include "agent_target.h"
 #include "err.h"
 #include "link.h"
@@ -66,24 +67,6 @@ static struct {
 } e2e;
 
 /* ---- helpers ------------------------------------------------------------ */
-
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int port;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
 
 static void
 path_in(char *buf, size_t n, const char *name)
@@ -303,7 +286,7 @@ setup(void **state)
 	path_in(cert, sizeof(cert), "server.pem");
 	path_in(key, sizeof(key), "server.key");
 	path_in(ca, sizeof(ca), "ca.pem");
-	snprintf(e2e.url, sizeof(e2e.url), "tls+tcp://127.0.0.1:%d", free_port());
+	snprintf(e2e.url, sizeof(e2e.url), "tls+tcp://127.0.0.1:%d", agent_test_free_port());
 	assert_int_equal(nng_surveyor0_open(&e2e.sv), 0);
 	if (canary_link_listen(e2e.sv, e2e.url, 0, &tls, err, sizeof(err)) != 0) {
 		fail_msg("surveyor: %s", err);
@@ -611,7 +594,7 @@ test_agent_that_listens(void **state)
 	path_in(cert, sizeof(cert), "server.pem");
 	path_in(key, sizeof(key), "server.key");
 	path_in(ca, sizeof(ca), "ca.pem");
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", agent_test_free_port());
 	snprintf(ct, sizeof(ct), "%s:%d:127.0.0.1:%d", HOST, e2e.http_port, e2e.http_port);
 	const char *args[] = {"run", "--region",     "apac", "--id",         "fixed-1", "--listen",
 	                      url,   "--cert",       cert,   "--key",        key,       "--ca",
@@ -761,7 +744,7 @@ test_probe_exit_codes_and_json(void **state)
 	assert_non_null(strstr(out, "unknown versions"));
 
 	char refused[64];
-	snprintf(refused, sizeof(refused), "http://127.0.0.1:%d/ok", free_port());
+	snprintf(refused, sizeof(refused), "http://127.0.0.1:%d/ok", agent_test_free_port());
 	const char *conn[] = {"probe", refused, "-n", "2", "--json", NULL};
 	assert_int_equal(run_agent(conn, out, sizeof(out)), 1);
 	j = cJSON_Parse(out);

@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "agent_port.h"
 #include "agent_target.h"
 #include "engine.h"
 #include "err.h"
@@ -312,19 +313,10 @@ static void
 test_connection_refused(void **state)
 {
 	char url[128];
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	(void)state;
 	/* A port that was free a moment ago and has no listener. */
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ok", ntohs(a.sin_port));
-	close(fd);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/ok", agent_test_free_port());
 	struct run *r = run_requests(url, 2, 2, 2000, NULL, 0, 0);
 	assert_int_equal(r->res[0].status, 0);
 	assert_int_equal(r->res[0].errclass, CANARY_ERRCLASS_CONNECT);

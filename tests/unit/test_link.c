@@ -29,6 +29,7 @@
 
 #include "err.h"
 #include "link.h"
+#include "../e2e/agent_port.h"
 
 #define SURVEY_MS 1000 /* how long a surveyor waits for an answer */
 
@@ -72,25 +73,6 @@ static void
 cert_path(char *buf, size_t n, const char *name)
 {
 	snprintf(buf, n, "%s/%s", certdir, name);
-}
-
-/* A free port on 127.0.0.1: bind port 0, read it back, release it. */
-static int
-free_port(void)
-{
-	struct sockaddr_in a;
-	socklen_t al = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	int port;
-
-	memset(&a, 0, sizeof(a));
-	a.sin_family = AF_INET;
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-	port = ntohs(a.sin_port);
-	close(fd);
-	return port;
 }
 
 /* ---- policy ----------------------------------------------------------- */
@@ -302,7 +284,7 @@ survey_over_tls(const char *srv_cert, const char *srv_key, const char *cli_cert,
 	struct pair p;
 	char url[64];
 
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", agent_test_free_port());
 	open_surveyor_as(&p, url, srv_cert, srv_key);
 	open_respondent(&p, url, cli_cert, cli_key, 2 * SURVEY_MS);
 	return survey_and_close(&p, tries);
@@ -359,7 +341,7 @@ test_dial_before_listener_reconnects(void **state)
 	char url[64];
 
 	(void)state;
-	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", free_port());
+	snprintf(url, sizeof(url), "tls+tcp://127.0.0.1:%d", agent_test_free_port());
 	/* Nobody listens yet: the dial must not fail, only retry. */
 	open_respondent(&p, url, "client.pem", "client.key", 8 * SURVEY_MS);
 	nng_msleep(300);
@@ -381,7 +363,7 @@ test_receive_cap(void **state)
 
 	(void)state;
 	assert_non_null(payload);
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", free_port());
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", agent_test_free_port());
 	assert_int_equal(nng_surveyor0_open(&sv), 0);
 	assert_int_equal(nng_respondent0_open(&rs), 0);
 	assert_int_equal(nng_socket_set_ms(rs, NNG_OPT_RECVTIMEO, 1000), 0);

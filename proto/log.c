@@ -412,11 +412,10 @@ canary_log_str(struct canary_log_line *l, const char *key, const char *value)
 		l->truncated = 1;
 		return;
 	}
-	if (l->format == CANARY_LOG_TEXT && !log_text_needs_quotes(value)) {
-		if (log_puts(l, value) != 0) {
-			/* Too long to fit bare: cut it inside quotes instead. */
-			(void)log_quoted(l, value);
-		}
+	/* Too long to fit bare: cut it inside quotes instead; when not even
+	 * "" fits, the key goes too. */
+	if (l->format == CANARY_LOG_TEXT && !log_text_needs_quotes(value) &&
+	    log_puts(l, value) == 0) {
 		return;
 	}
 	if (log_quoted(l, value) != 0) {

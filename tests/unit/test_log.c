@@ -416,6 +416,38 @@ test_line_cap(void **state)
 	free(big);
 }
 
+/* Near the end of a line a key may fit where its value does not: the
+ * field goes whole and the line says truncated, never a dangling "k=". */
+static void
+test_no_dangling_key(void **state)
+{
+	struct capture c;
+	struct canary_log_line *l;
+	char *pad = malloc(CANARY_LOG_MAX_LINE);
+	char *out, *k;
+
+	(void)state;
+	assert_non_null(pad);
+	for (size_t n = CANARY_LOG_MAX_LINE - 160; n < CANARY_LOG_MAX_LINE - 20; n++) {
+		memset(pad, 'x', n);
+		pad[n] = '\0';
+		capture_start(&c, CANARY_LOG_TEXT, CANARY_LOG_INFO);
+		l = canary_log_begin(CANARY_LOG_INFO, "e");
+		canary_log_str(l, "a", pad);
+		canary_log_str(l, "k", "vvvv");
+		canary_log_end(l);
+		out = capture_end(&c);
+		k = strstr(out, " k=");
+		if (k != NULL) {
+			assert_true(strncmp(k, " k=vvvv", 7) == 0 || strncmp(k, " k=\"", 4) == 0);
+		} else {
+			assert_non_null(strstr(out, " truncated=true\n"));
+		}
+		free(out);
+	}
+	free(pad);
+}
+
 static void
 test_real_clock(void **state)
 {
@@ -504,15 +536,11 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_text_line),
-	    cmocka_unit_test(test_json_line),
-	    cmocka_unit_test(test_json_escaping),
-	    cmocka_unit_test(test_text_escaping),
-	    cmocka_unit_test(test_level_filter),
-	    cmocka_unit_test(test_doubles),
-	    cmocka_unit_test(test_line_cap),
-	    cmocka_unit_test(test_real_clock),
-	    cmocka_unit_test(test_threads_whole_lines),
+	    cmocka_unit_test(test_text_line),     cmocka_unit_test(test_json_line),
+	    cmocka_unit_test(test_json_escaping), cmocka_unit_test(test_text_escaping),
+	    cmocka_unit_test(test_level_filter),  cmocka_unit_test(test_doubles),
+	    cmocka_unit_test(test_line_cap),      cmocka_unit_test(test_no_dangling_key),
+	    cmocka_unit_test(test_real_clock),    cmocka_unit_test(test_threads_whole_lines),
 	};
 
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);

@@ -130,7 +130,8 @@ out:
 
 /* Checks with mbedTLS (the library nng's TLS runs on) what nng would only
  * report as a failed handshake later: each PEM parses, the certificates are
- * not expired, and the key belongs to the certificate. */
+ * not expired, this side's is already valid, and the key belongs to the
+ * certificate. */
 static int
 link_check_pems(const struct canary_tls_files *tls, const char *cert, const char *key,
                 const char *ca, char *err, size_t errlen)
@@ -155,6 +156,16 @@ link_check_pems(const struct canary_tls_files *tls, const char *cert, const char
 		rv = canary_errf(err, errlen, CANARY_ETLS,
 		                 "certificate %s: expired on %04d-%02d-%02d", tls->cert,
 		                 own.valid_to.year, own.valid_to.mon, own.valid_to.day);
+		goto out;
+	}
+	/* A certificate from the future (or a clock in the past, common on a
+	 * fresh machine): every handshake would fail with no word why. */
+	if (mbedtls_x509_time_is_future(&own.valid_from)) {
+		rv = canary_errf(err, errlen, CANARY_ETLS,
+		                 "certificate %s: not valid before %04d-%02d-%02d (check this "
+		                 "machine's clock)",
+		                 tls->cert, own.valid_from.year, own.valid_from.mon,
+		                 own.valid_from.day);
 		goto out;
 	}
 	mrv = mbedtls_pk_parse_key(&pk, (const unsigned char *)key, strlen(key) + 1, NULL, 0);

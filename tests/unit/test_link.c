@@ -136,6 +136,19 @@ test_refusals_before_any_socket_work(void **state)
 	assert_int_equal(canary_link_dial(s, "tls+tcp://127.0.0.1:1", 0, &tls, err, sizeof(err)),
 	                 CANARY_ETLS);
 	assert_non_null(strstr(err, "client.key"));
+	/* a certificate that expired, and one not valid yet, are named with
+	 * their dates */
+	cert_path(cert, sizeof(cert), "expired.pem");
+	cert_path(key, sizeof(key), "expired.key");
+	assert_int_equal(canary_link_dial(s, "tls+tcp://127.0.0.1:1", 0, &tls, err, sizeof(err)),
+	                 CANARY_ETLS);
+	assert_non_null(strstr(err, "expired on 2000-12-31"));
+	cert_path(cert, sizeof(cert), "future.pem");
+	cert_path(key, sizeof(key), "future.key");
+	assert_int_equal(canary_link_listen(s, "tls+tcp://127.0.0.1:0", 0, &tls, err, sizeof(err)),
+	                 CANARY_ETLS);
+	assert_non_null(strstr(err, "not valid before 2099-01-01"));
+	assert_non_null(strstr(err, "future.pem"));
 	/* a certificate with somebody else's key */
 	cert_path(cert, sizeof(cert), "client.pem");
 	cert_path(key, sizeof(key), "server.key");

@@ -521,6 +521,15 @@ test_malformed_surveys_answered(void **state)
 		assert_int_equal(rep.n_targets, 0);
 		canary_report_free(&rep);
 	}
+	/* A survey that fails on a field but names its rollout and round is
+	 * answered in that round, so the controller files the error there. */
+	const char *badfield = "{\"v\":1,\"type\":\"probe\",\"rollout_id\":\"docs-site\","
+	                       "\"round\":41,\"phase\":\"nope\"}";
+	assert_int_equal(survey_raw(e2e.sv, badfield, strlen(badfield), 200, &rep, 1, 0), 1);
+	assert_non_null(strstr(rep.error, "survey rejected"));
+	assert_int_equal(rep.round, 41);
+	assert_string_equal(rep.rollout_id, "docs-site");
+	canary_report_free(&rep);
 	/* Still serving. */
 	probe_init(&p, 8, "/ok", 3);
 	assert_int_equal(survey(&p, &rep), 1);

@@ -212,15 +212,19 @@ lib_rollout() {
   "probes": {
     "interval_s": 1,
     "targets": [
-      { "id": "home", "url": "http://docs.example.com/", "requests": 8, "expect_status": [200],
+      { "id": "home", "url": "http://docs.example.com/", "requests": 10, "expect_status": [200],
         "cache": "isr", "timeout_ms": 2000 },
-      { "id": "api", "url": "http://docs.example.com/api/health", "requests": 8,
+      { "id": "api", "url": "http://docs.example.com/api/health", "requests": 10,
         "expect_status": [200], "timeout_ms": 2000 },
     ],
   },
   "regions": [ { "name": "enam", "min_agents": 1 }, { "name": "weur", "min_agents": 1 },
                { "name": "apac", "min_agents": 1 } ],
-  "gates": { "max_error_rate": 0.05, "max_p95_ms": 500, "min_isr_hit_ratio": 0.5,
+  // share_z 4: with 20 responses a region fails the middleware-50 share
+  // check only at 0 or 20 of 20 (a split not applied: odds 2 in 10^6 for a
+  // healthy one); at the default z (3.29) a healthy region fails at 2 or
+  // fewer, 1 check in 2,500, and a run of these tests makes hundreds.
+  "gates": { "max_error_rate": 0.05, "max_p95_ms": 500, "min_isr_hit_ratio": 0.5, "share_z": 4,
              "failure_limit": ${LIB_FAILURE_LIMIT:-0},
              "inconclusive_limit": ${LIB_INCONCLUSIVE_LIMIT:-3},
              "bake_s": ${LIB_BAKE:-2}, "converge_timeout_s": 15 },

@@ -1134,6 +1134,59 @@ report_target_from_json(struct msg_dec *d, const cJSON *o, const char *path,
 	return 0;
 }
 
+/* report_target_counts: the counts of one target agree with each other the
+ * way an agent counts them: every response has exactly one status (in
+ * statuses or statuses_other), at most one version pair and one cache
+ * answer; overrides ride on sent requests and are violated at most once
+ * each. The gate computes error rates, shares and hit ratios from these, so
+ * a report that breaks them (an agent bug, or a claim of 200s that were
+ * never received) is refused rather than judged. */
+static int
+report_target_counts(struct msg_dec *d, const char *path, const struct canary_target_report *t)
+{
+	uint64_t statuses = t->statuses_other, pairs = t->pairs_other;
+	uint64_t cache = t->cache_hit + t->cache_stale + t->cache_miss + t->cache_warmup;
+
+	/* Every count is at most CANARY_MSG_INT_MAX (2^52): these sums of at
+	 * most 17 of them cannot overflow. */
+	for (int i = 0; i < t->n_statuses; i++) {
+		statuses += t->statuses[i].count;
+	}
+	for (int i = 0; i < t->n_pairs; i++) {
+		pairs += t->pairs[i].count;
+	}
+	if (statuses != t->responses) {
+		return canary_errf(d->err, d->errlen, CANARY_EINVAL,
+		                   "%s.statuses: counts and statuses_other total %llu, expected "
+		                   "responses (%llu)",
+		                   path, (unsigned long long)statuses,
+		                   (unsigned long long)t->responses);
+	}
+	if (pairs > t->responses) {
+		return canary_errf(d->err, d->errlen, CANARY_EINVAL,
+		                   "%s.pairs: counts and pairs_other total %llu, more than "
+		                   "responses (%llu)",
+		                   path, (unsigned long long)pairs,
+		                   (unsigned long long)t->responses);
+	}
+	if (cache > t->responses) {
+		return canary_errf(d->err, d->errlen, CANARY_EINVAL,
+		                   "%s.cache_hit: cache_hit, cache_stale, cache_miss and "
+		                   "cache_warmup total %llu, more than responses (%llu)",
+		                   path, (unsigned long long)cache,
+		                   (unsigned long long)t->responses);
+	}
+	if (t->override_sent > t->sent || t->override_violations > t->override_sent) {
+		return canary_errf(d->err, d->errlen, CANARY_EINVAL,
+		                   "%s.override_violations: expected override_violations (%llu) <= "
+		                   "override_sent (%llu) <= sent (%llu)",
+		                   path, (unsigned long long)t->override_violations,
+		                   (unsigned long long)t->override_sent,
+		                   (unsigned long long)t->sent);
+	}
+	return 0;
+}
+
 static int
 report_from_json(struct msg_dec *d, const cJSON *root, struct canary_report *r)
 {
@@ -1169,7 +1222,8 @@ report_from_json(struct msg_dec *d, const cJSON *root, struct canary_report *r)
 	}
 	for (e = arr->child; e != NULL; e = e->next, i++) {
 		msg_index(q, "targets", (size_t)i);
-		if ((rv = report_target_from_json(d, e, q, &r->targets[i])) != 0) {
+		if ((rv = report_target_from_json(d, e, q, &r->targets[i])) != 0 ||
+		    (rv = report_target_counts(d, q, &r->targets[i])) != 0) {
 			return rv;
 		}
 		r->n_targets = i + 1;

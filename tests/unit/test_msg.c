@@ -99,7 +99,10 @@ make_probe(struct canary_probe *p)
 	p->version_keys = 8;
 }
 
-/* Fills target report t with counts that all differ, derived from k. */
+/* Fills target report t with counts that all differ, derived from k, and
+ * agree the way an agent's do: statuses and statuses_other total
+ * responses; pairs, pairs_other and the cache answers at most that;
+ * override_violations <= override_sent <= sent. */
 static void
 make_target_report(struct canary_target_report *t, const char *id, int k)
 {
@@ -112,9 +115,9 @@ make_target_report(struct canary_target_report *t, const char *id, int k)
 	t->statuses[1].status = 503;
 	t->statuses[1].count = 60;
 	t->statuses[2].status = 404;
-	t->statuses[2].count = 40 + k;
+	t->statuses[2].count = 38;
 	t->n_statuses = 3;
-	t->statuses_other = 0;
+	t->statuses_other = 2;
 	for (int c = 0; c < CANARY_ERRCLASS_COUNT; c++) {
 		t->errors[c] = (uint64_t)(10 * c + k);
 	}
@@ -123,7 +126,7 @@ make_target_report(struct canary_target_report *t, const char *id, int k)
 	}
 	snprintf(t->pairs[0].middleware, CANARY_UUID_LEN, "%s", M0);
 	snprintf(t->pairs[0].server, CANARY_UUID_LEN, "%s", S0);
-	t->pairs[0].count = 700;
+	t->pairs[0].count = 697;
 	snprintf(t->pairs[1].middleware, CANARY_UUID_LEN, "%s", M1);
 	snprintf(t->pairs[1].server, CANARY_UUID_LEN, "%s", S1);
 	t->pairs[1].count = 150;
@@ -139,8 +142,8 @@ make_target_report(struct canary_target_report *t, const char *id, int k)
 	t->affinity_violations = 14;
 	t->unknown_versions = 15;
 	t->body_mismatches = 16;
-	t->override_sent = 17;
-	t->override_violations = 18;
+	t->override_sent = 18;
+	t->override_violations = 17;
 	t->key_violations = 19;
 	snprintf(t->samples[0], CANARY_SAMPLE_LEN, "GET / -> 503 from %s+%s", M1, S0);
 	snprintf(t->samples[1], CANARY_SAMPLE_LEN, "body: \"\\ \t\n\x01 \xc3\xa9\"");
@@ -423,6 +426,7 @@ test_report_round_trip_full(void **state)
 		r.targets[0].statuses[i].count = (uint64_t)i;
 	}
 	r.targets[0].n_statuses = CANARY_MAX_SEEN_STATUS;
+	r.targets[0].statuses_other = r.targets[0].responses - 120; /* 0 + 1 + ... + 15 */
 	for (int i = 0; i < CANARY_MAX_PAIRS; i++) {
 		snprintf(r.targets[0].pairs[i].middleware, CANARY_UUID_LEN,
 		         "0a5c1f3e-1111-4b2a-9c3d-%012d", i);
@@ -451,7 +455,12 @@ test_report_round_trip_partial(void **state)
 	r.targets[2].sent = 5;
 	r.targets[2].responses = 0;
 	r.targets[2].n_statuses = 0;
+	r.targets[2].statuses_other = 0;
 	r.targets[2].n_pairs = 0;
+	r.targets[2].pairs_other = 0;
+	r.targets[2].cache_hit = r.targets[2].cache_stale = 0;
+	r.targets[2].cache_miss = r.targets[2].cache_warmup = 0;
+	r.targets[2].override_sent = r.targets[2].override_violations = 0;
 	r.targets[2].n_samples = 0;
 	canary_hist_init(&r.targets[2].latency);
 	report_round_trip(&r);
@@ -1130,6 +1139,24 @@ static const struct mut_case report_cases[] = {
      "targets[0].samples[1]: expected a string of at most 255 bytes (it has 636), " GOTX},
     {"targets[0].samples[0]", MUT_SET, "5", CANARY_EINVAL,
      "targets[0].samples[0]: expected a string, got 5"},
+    /* Counts that disagree: 200s claimed beyond the responses received,
+     * pairs or cache answers beyond them, violations beyond overrides. */
+    {"targets[0].statuses[0].count", MUT_SET, "900", CANARY_EINVAL,
+     "targets[0].statuses: counts and statuses_other total 1000, expected responses (900)"},
+    {"targets[0].statuses_other", MUT_SET, "1", CANARY_EINVAL,
+     "targets[0].statuses: counts and statuses_other total 899, expected responses (900)"},
+    {"targets[0].pairs_other", MUT_SET, "4", CANARY_EINVAL,
+     "targets[0].pairs: counts and pairs_other total 901, more than responses (900)"},
+    {"targets[0].pairs_other", MUT_SET, "0", 0, NULL},
+    {"targets[1].cache_miss", MUT_SET, "878", CANARY_EINVAL,
+     "targets[1].cache_hit: cache_hit, cache_stale, cache_miss and cache_warmup total 902, "
+     "more than responses (901)"},
+    {"targets[0].override_violations", MUT_SET, "19", CANARY_EINVAL,
+     "targets[0].override_violations: expected override_violations (19) <= override_sent (18) "
+     "<= sent (1000)"},
+    {"targets[0].override_sent", MUT_SET, "1001", CANARY_EINVAL,
+     "targets[0].override_violations: expected override_violations (17) <= override_sent "
+     "(1001) <= sent (1000)"},
 };
 
 static void
@@ -1169,8 +1196,9 @@ test_report_caps(void **state)
 	assert_string_equal(err, "targets[0].statuses: expected 0..16 entries, got 17");
 	free(text);
 	cJSON_DeleteItemFromArray(a, 0); /* 16: fits */
+	/* 16 responses itemised, the other 884 of 900 in statuses_other. */
+	cJSON_ReplaceItemInObjectCaseSensitive(t0, "statuses_other", cJSON_CreateNumber(884));
 	text = cJSON_PrintUnformatted(root);
-	/* statuses no longer add up to anything in particular: that is allowed */
 	assert_int_equal(canary_report_decode(text, strlen(text), &r, err, sizeof(err)), 0);
 	assert_int_equal(r.targets[0].n_statuses, 16);
 	canary_report_free(&r);
@@ -1424,7 +1452,7 @@ test_encode_rejects(void **state)
 	r.targets[0].responses = r.targets[0].sent + 1;
 	assert_int_equal(canary_report_encode(&r, &text, NULL, err, sizeof(err)), CANARY_EINVAL);
 	assert_string_equal(err, "targets[0].responses: 1001 is more than sent (1000)");
-	r.targets[0].responses = 0;
+	r.targets[0].responses = 900;
 	assert_int_equal(canary_report_encode(&r, &text, NULL, err, sizeof(err)), 0);
 	free(text);
 	free(r.targets);

@@ -48,6 +48,10 @@
  *        "cache_warmup":N, "affinity_violations":N, "unknown_versions":N,
  *        "body_mismatches":N, "override_sent":N, "override_violations":N,
  *        "key_violations":N, "samples":[0..4 of TEXT]} ]}
+ *     (per target, as an agent counts: the statuses' counts plus
+ *      statuses_other equal responses; the pairs' counts plus pairs_other,
+ *      and cache_hit + cache_stale + cache_miss + cache_warmup, are at most
+ *      responses; override_violations <= override_sent <= sent)
  *
  * ID: 1..CANARY_ID_LEN-1 bytes, no control characters. TEXT: at most the
  * field's buffer less one byte. H: an HTTP header name (token characters).

@@ -16,8 +16,8 @@
  * Promises checked, beyond "no crash, no leak, no undefined behaviour":
  *   - the callback runs exactly once, never inside the starting call, and
  *     before a deadline;
- *   - success only on a 2xx answer whose body is a JSON object with
- *     "success": true; then status gives a valid deployment, deploy the
+ *   - success only on a 2xx answer whose body is exactly one JSON object
+ *     with "success": true; then status gives a valid deployment, deploy the
  *     deployment asked for, upload a version uuid, migration_tag a string
  *     that fits;
  *   - a failure has a known code and a message that starts with the
@@ -249,15 +249,21 @@ fuzz_start(enum fuzz_op op, const struct deployment *want)
 	return rv;
 }
 
-/* fuzz_success_body: 1 when body is a JSON object with "success": true,
- * which any success must have come from. */
+/* fuzz_success_body: 1 when body is exactly one JSON object (nothing but
+ * JSON whitespace after it) with "success": true, which any success must
+ * have come from. */
 static int
 fuzz_success_body(const char *body, size_t len)
 {
-	cJSON *doc = cJSON_ParseWithLength(body, len);
+	const char *end = NULL;
+	cJSON *doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
 	int ok =
 	    cJSON_IsObject(doc) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(doc, "success"));
 
+	for (size_t pos = ok ? (size_t)(end - body) : len; pos < len; pos++) {
+		ok &=
+		    body[pos] == ' ' || body[pos] == '\t' || body[pos] == '\n' || body[pos] == '\r';
+	}
 	cJSON_Delete(doc);
 	return ok;
 }

@@ -21,8 +21,9 @@
  *     before a deadline;
  *   - a failed CLI gives CANARY_EEXIT quoting the command, with no escape
  *     byte and none of wrangler's boilerplate lines left in the message;
- *   - success only from a CLI that exited 0; then status gives a valid
- *     deployment, deploy the one asked for, upload a version uuid that,
+ *   - success only from a CLI that exited 0; then status (and deploy's
+ *     read-back) came from a stdout of exactly one JSON value and gives a
+ *     valid deployment, deploy the one asked for, upload a version uuid that,
  *     when the NDJSON holds no JSON escapes and stdout no colour codes, is
  *     written in one of them.
  */
@@ -37,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <event2/event.h>
 
 #include "deployer.h"
@@ -238,6 +240,28 @@ fuzz_mentions(const char *text, size_t len, const char *id)
 	return 0;
 }
 
+/* fuzz_one_value: 1 when text[0..len) is one JSON value and nothing but
+ * JSON whitespace after it: what a status read must have come from. */
+static int
+fuzz_one_value(const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	size_t pos;
+
+	if (v == NULL) {
+		return 0;
+	}
+	cJSON_Delete(v);
+	for (pos = (size_t)(end - text); pos < len; pos++) {
+		if (text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n' &&
+		    text[pos] != '\r') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static void
 fuzz_check_success(enum fuzz_op op, const struct deployment *want, const char *ndjson, size_t nlen,
                    const char *out, size_t olen)
@@ -245,6 +269,9 @@ fuzz_check_success(enum fuzz_op op, const struct deployment *want, const char *n
 	const struct deployer_result *r = &fuzz.res;
 	int total = 0;
 
+	if ((op == FUZZ_STATUS || op == FUZZ_DEPLOY) && !fuzz_one_value(out, olen)) {
+		fuzz_die("status", "read from stdout that is not exactly one JSON value");
+	}
 	switch (op) {
 	case FUZZ_STATUS:
 		if (r->deployment.n_versions < 1 ||

@@ -3,21 +3,21 @@
  * (controller/deployer.h), the reader of every deployment the platform
  * reports: the stdout of `wrangler deployments status --json` and the
  * "result" of the API's deployment answers. The input is read the way the
- * wrangler backend reads that stdout (cJSON_ParseWithLength, then
+ * wrangler backend reads that stdout (canary_json_parse_exact, then
  * deployer_deployment_parse).
  *
  * Promises checked:
  *   - a rejection is CANARY_EPARSE and its message starts with `where`;
+ *   - canary_json_parse_exact accepts exactly one JSON value with only
+ *     JSON whitespace around it (checked against cJSON's own end pointer);
  *   - an accepted deployment has a non-empty id that fits, 1 to
- *     CANARY_MAX_VERSIONS versions with uuid ids and integer percentages
- *     0..100 totalling 100;
+ *     CANARY_MAX_VERSIONS distinct versions with uuid ids and integer
+ *     percentages 0..100 totalling 100 (deployer_check_deployment agrees);
  *   - deployer_deployment_json of it reads back (through text, as the
  *     journal stores it) to the same id and versions in the same order;
  *   - deployer_deployment_equal is reflexive and ignores the order;
  *   - deployer_deployment_format names every version with its percentage
  *     and fits DEPLOYER_DEP_TEXT_LEN.
- * One rule is not checked: deployer_check_deployment also wants distinct
- * versions, which deployer_deployment_parse does not promise.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -29,6 +29,7 @@
 
 #include "deployer.h"
 #include "err.h"
+#include "jsonc.h"
 
 #define FUZZ_WHERE "`wrangler deployments status --json`"
 
@@ -41,10 +42,33 @@ fuzz_die(const char *what, const char *detail)
 	abort();
 }
 
+/* fuzz_one_value: 1 when text[0..len) is one JSON value and nothing but
+ * JSON whitespace after it (the spec of canary_json_parse_exact). */
+static int
+fuzz_one_value(const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	size_t pos;
+
+	if (v == NULL) {
+		return 0;
+	}
+	cJSON_Delete(v);
+	for (pos = (size_t)(end - text); pos < len; pos++) {
+		if (text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n' &&
+		    text[pos] != '\r') {
+			return 0;
+		}
+	}
+	return 1;
+}
+
 /* fuzz_check_valid: the shape an accepted deployment promises. */
 static void
 fuzz_check_valid(const struct deployment *dep)
 {
+	char why[CANARY_ERRLEN];
 	int total = 0;
 
 	if (dep->id[0] == '\0' || memchr(dep->id, '\0', sizeof(dep->id)) == NULL) {
@@ -65,6 +89,9 @@ fuzz_check_valid(const struct deployment *dep)
 	}
 	if (total != 100) {
 		fuzz_die("accepted", "percentages that do not total 100");
+	}
+	if (deployer_check_deployment(dep, why, sizeof(why)) != 0) {
+		fuzz_die("accepted what deployer_check_deployment refuses", why);
 	}
 }
 
@@ -149,7 +176,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cJSON *doc;
 	int rv;
 
-	doc = cJSON_ParseWithLength((const char *)data, size);
+	rv = canary_json_parse_exact((const char *)data, size, &doc, err, sizeof(err));
+	if ((rv == 0) != fuzz_one_value((const char *)data, size)) {
+		fuzz_die("canary_json_parse_exact", rv == 0 ? "accepted more than one value" : err);
+	}
+	if (rv != 0) {
+		if (doc != NULL || strncmp(err, "byte ", 5) != 0) {
+			fuzz_die("canary_json_parse_exact", "a refusal without its byte offset");
+		}
+		return 0;
+	}
 	rv = deployer_deployment_parse(doc, FUZZ_WHERE, &dep, err, sizeof(err));
 	cJSON_Delete(doc);
 	if (rv != 0) {

@@ -215,10 +215,9 @@ fuzz_check_verdict(const struct gate_round *r, const struct gate_policy *p,
 		if (rv->critical && rv->result != GATE_FAIL) {
 			fuzz_die("verdict", "a critical region that did not fail");
 		}
-		/* Past GATE_MAX_FINDINGS a region's critical finding may be the
-		 * one dropped (the region still fails); the verdict as a whole
-		 * stays critical (checked below). */
-		if (fuzz_region_critical(r, i) && !rv->critical && v->findings_dropped == 0) {
+		/* Even past GATE_MAX_FINDINGS: a dropped critical finding still
+		 * makes its region critical (gate.h). */
+		if (fuzz_region_critical(r, i) && !rv->critical) {
 			fuzz_die("verdict",
 			         "violations in a region's figures, region not critical");
 		}

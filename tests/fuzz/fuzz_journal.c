@@ -6,9 +6,10 @@
  *
  * Promises checked, beyond "no crash, no leak, no undefined behaviour":
  *   - a rejection leaves an empty log and names the journal ("NAME:...");
- *   - an accepted journal has at most one record per newline, marks the
- *     last line torn exactly when the input does not end in "\n", and each
- *     record is an object with a string "type";
+ *   - an accepted journal has one record per complete line, each line
+ *     exactly one JSON value (nothing glued after it), marks the last line
+ *     torn exactly when the input does not end in "\n", and each record is
+ *     an object with a string "type";
  *   - printing every record as one line and reading that back gives the
  *     same records, in order, and replaying them gives the same state or
  *     the same error: nothing replay depends on is lost between the
@@ -103,6 +104,28 @@ fuzz_same_tree(const cJSON *a, const cJSON *b)
 		}
 	}
 	return a == NULL && b == NULL;
+}
+
+/* fuzz_one_value: 1 when text[0..len) is one JSON value and nothing but
+ * JSON whitespace after it (what the journal promises of a record line). */
+static int
+fuzz_one_value(const char *text, size_t len)
+{
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+	size_t pos;
+
+	if (v == NULL) {
+		return 0;
+	}
+	cJSON_Delete(v);
+	for (pos = (size_t)(end - text); pos < len; pos++) {
+		if (text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n' &&
+		    text[pos] != '\r') {
+			return 0;
+		}
+	}
+	return 1;
 }
 
 /* fuzz_check_state: what a successful replay of log promises. */
@@ -246,8 +269,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (i = 0; i < size; i++) {
 		newlines += data[i] == '\n';
 	}
-	if ((size_t)log.n > newlines) {
-		fuzz_die("parse", "more records than lines");
+	if ((size_t)log.n != newlines) {
+		fuzz_die("parse", "not one record per complete line");
+	}
+	for (size_t start = 0, k = 0; k < newlines; k++) {
+		const uint8_t *nl = memchr(data + start, '\n', size - start);
+
+		if (!fuzz_one_value((const char *)data + start, (size_t)(nl - (data + start)))) {
+			fuzz_die("parse", "accepted a line that is not exactly one JSON value");
+		}
+		start = (size_t)(nl - data) + 1;
 	}
 	if (log.torn != (size > 0 && data[size - 1] != '\n')) {
 		fuzz_die("parse", "torn flag does not match the last byte");

@@ -62,23 +62,25 @@ struct api {
 	struct api_op *ops;
 };
 
-/* api_scrub: replaces every occurrence of the token in s by "***": an API
- * or a proxy that echoes the request must not put it in our messages. */
+/* api_scrub: replaces every occurrence of the token in s by "***" (by as
+ * many stars as it has characters when shorter): an API or a proxy that
+ * echoes the request must not put it in our messages. */
 static void
 api_scrub(char *s, const char *token)
 {
 	size_t tl = token != NULL ? strlen(token) : 0;
+	size_t stars = tl < 3 ? tl : 3;
 	char *r = s, *w = s;
 
 	if (tl == 0) {
 		return;
 	}
-	/* In place: "***" may be longer than a (silly) short token, so copy
-	 * forward only while the output stays behind the input. */
+	/* In place: the stars are never longer than the token, so the
+	 * output stays behind the input. */
 	while (*r != '\0') {
-		if (strncmp(r, token, tl) == 0 && tl >= 3) {
-			memcpy(w, "***", 3);
-			w += 3;
+		if (strncmp(r, token, tl) == 0) {
+			memcpy(w, "***", stars);
+			w += stars;
 			r += tl;
 		} else {
 			*w++ = *r++;

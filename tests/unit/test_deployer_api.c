@@ -386,6 +386,34 @@ test_error_envelope_quoted_token_scrubbed(void **state)
 	teardown_ctx(&c);
 }
 
+/* A token of one or two characters is scrubbed too (it used to need three). */
+static void
+test_short_token_scrubbed(void **state)
+{
+	struct step steps[] = {
+	    {403, NULL,
+	     "{\"success\":false,\"errors\":[{\"code\":10000,\"message\":\"bad token Qz\"}],"
+	     "\"messages\":[],\"result\":null}",
+	     0, 0},
+	};
+	char url[128], err[CANARY_ERRLEN];
+	struct ctx c;
+
+	(void)state;
+	setup(&c, steps, 1, NULL, 0, NULL, 0, 10);
+	deployer_free(c.d);
+	base_url(&c, url, sizeof(url));
+	assert_int_equal(deployer_api_new(c.srv.base, url, ACCT, "Qz", NULL, 0, NULL, 0, 10, &c.d,
+	                                  err, sizeof(err)),
+	                 0);
+	assert_int_equal(deployer_status(c.d, &mw, on_result, &c), 0);
+	wait_result(&c);
+	assert_int_equal(c.res.rv, CANARY_EAPI);
+	assert_null(strstr(c.res.err, "Qz"));
+	assert_non_null(strstr(c.res.err, "bad token **"));
+	teardown_ctx(&c);
+}
+
 static void
 test_deploy_body_and_result(void **state)
 {
@@ -832,6 +860,7 @@ main(void)
 	    cmocka_unit_test(test_429_retry_after_honoured),
 	    cmocka_unit_test(test_malformed_json),
 	    cmocka_unit_test(test_error_envelope_quoted_token_scrubbed),
+	    cmocka_unit_test(test_short_token_scrubbed),
 	    cmocka_unit_test(test_deploy_body_and_result),
 	    cmocka_unit_test(test_deploy_not_retried_on_500_but_on_429),
 	    cmocka_unit_test(test_deploy_timeout_not_retried),

@@ -127,16 +127,10 @@ round_check_target(const struct canary_target *t, int i, const struct agent_roun
 		goto out;
 	}
 	if (o->allow != NULL) {
-		/* IPv6 literals come back in brackets; the allowlist holds them bare. */
-		char bare[AGENT_HOST_LEN];
-		size_t n = strlen(host);
-		if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(bare)) {
-			memcpy(bare, host + 1, n - 2);
-			bare[n - 2] = '\0';
-		} else {
-			snprintf(bare, sizeof(bare), "%s", host);
-		}
-		if (!agent_allow_match(o->allow, bare)) {
+		/* The allowlist takes IPv6 literals in brackets too. A host
+		 * longer than any entry is matched whole (never cut to fit, which
+		 * could make it equal an entry it is not): it matches nothing. */
+		if (!agent_allow_match(o->allow, host)) {
 			rv = canary_errf(
 			    err, errlen, CANARY_EDENIED,
 			    "targets[%d].url: host %.200s is not on this agent's allowlist", i,

@@ -143,6 +143,17 @@ test_policy(void **state)
 	snprintf(targets[0].url, CANARY_URL_LEN, "http://docs.example.com@evil.net:8080/");
 	assert_int_equal(agent_round_check(&p, &o, err, sizeof(err)), CANARY_EDENIED);
 
+	/* A host longer than any allowlist entry is not cut to fit one: with
+	 * the longest entry there is, that entry plus one letter is refused. */
+	char name[AGENT_HOST_LEN + 1];
+	memset(name, 'a', AGENT_HOST_LEN - 1);
+	name[AGENT_HOST_LEN - 1] = '\0';
+	assert_int_equal(agent_allow_add(&allow, name, err, sizeof(err)), 0);
+	snprintf(targets[0].url, CANARY_URL_LEN, "http://%s/", name);
+	assert_int_equal(agent_round_check(&p, &o, err, sizeof(err)), 0);
+	snprintf(targets[0].url, CANARY_URL_LEN, "http://%sb/", name);
+	assert_int_equal(agent_round_check(&p, &o, err, sizeof(err)), CANARY_EDENIED);
+
 	snprintf(targets[0].url, CANARY_URL_LEN, "https://docs.example.com/");
 	o.follow = 1; /* a Location could lead off the allowlist */
 	assert_int_equal(agent_round_check(&p, &o, err, sizeof(err)), CANARY_EDENIED);

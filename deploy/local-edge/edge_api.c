@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
 
 #include "edge_admin.h"
@@ -20,6 +21,13 @@
 
 #define API_PREFIX   "/client/v4/accounts/"
 #define API_MAX_SEGS 8
+
+/* libevent's own error pages: the header line that marks them (nothing the
+ * edge writes on this listener is HTML), and how far a page's head may
+ * reach. */
+#define API_PAGE_MARK     "\r\nContent-Type: text/html\r\n"
+#define API_PAGE_HEAD_MAX 1024
+#define API_STATUS_MAX    64 /* "HTTP/1.1 413 Request Entity Too Large" */
 
 struct edge_api {
 	struct evhttp *http;
@@ -621,6 +629,149 @@ api_request(struct evhttp_request *req, void *arg)
 	api_workers(a, req, segs + 2, n - 2);
 }
 
+/* ---- libevent's own error pages, answered with the envelope --------------
+ *
+ * libevent 2.1 refuses some requests before any handler sees them (a body over
+ * evhttp_set_max_body_size, a malformed request line, a method outside
+ * evhttp_set_allowed_methods) and answers with an HTML page of its own; it has
+ * no hook for that answer (evhttp_set_errorcb came with 2.2). Cloudflare answers
+ * everything under /client/v4 with its JSON envelope, and API clients parse it,
+ * so the output buffer of every API connection is watched: once a complete
+ * HTML page is in it (libevent writes a whole answer on the loop thread before
+ * the socket is written), the page is replaced by an envelope with the same
+ * status. The edge itself never writes HTML on this listener. */
+
+/* api_page_code: the Cloudflare error code for a status libevent chose. */
+static int
+api_page_code(int status)
+{
+	switch (status) {
+	case 413:
+		return EDGE_CF_TOO_MANY;
+	case 405:
+	case 501:
+		return EDGE_CF_METHOD;
+	default:
+		return EDGE_CF_BAD_REQUEST;
+	}
+}
+
+/* api_page_rewrite: if buf holds a complete libevent page, replaces it
+ * (and only it) with the envelope. Returns 1 when it did. The buffer is
+ * made contiguous to be searched. */
+static int
+api_page_rewrite(struct evbuffer *buf)
+{
+	size_t len = evbuffer_get_length(buf);
+	const char *p, *mark, *st = NULL, *head_end, *cl;
+	char msg[CANARY_ERRLEN], body[CANARY_ERRLEN + 128], line[API_STATUS_MAX + 1];
+	struct evbuffer *keep = NULL;
+	size_t start, head_len, body_len;
+	int status, n, frozen, done = 0;
+
+	/* Contiguous bytes: libevent 2.1.12's evbuffer_ptr_set refuses offsets
+	 * into a buffer drained before (a kept-alive connection's). */
+	if (len < strlen(API_PAGE_MARK) || (p = (const char *)evbuffer_pullup(buf, -1)) == NULL ||
+	    (mark = memmem(p, len, API_PAGE_MARK, strlen(API_PAGE_MARK))) == NULL) {
+		return 0;
+	}
+	/* The status line ends where the mark starts: the last "HTTP/1." before it. */
+	for (const char *k = mark - p > API_STATUS_MAX ? mark - API_STATUS_MAX : p; k + 7 <= mark;
+	     k++) {
+		if (memcmp(k, "HTTP/1.", 7) == 0) {
+			st = k;
+		}
+	}
+	if (st == NULL || (size_t)(mark - st) < 12) {
+		return 0;
+	}
+	memcpy(line, st, (size_t)(mark - st));
+	line[mark - st] = '\0';
+	head_end = memmem(mark, len - (size_t)(mark - p), "\r\n\r\n", 4);
+	if (sscanf(line + 8, " %d", &status) != 1 || head_end == NULL) {
+		return 0; /* the head is not complete yet */
+	}
+	start = (size_t)(st - p);
+	head_len = (size_t)(head_end + 4 - st);
+	cl = memmem(st, head_len, "\r\nContent-Length: ", 18);
+	if (head_len > API_PAGE_HEAD_MAX || cl == NULL || sscanf(cl + 18, "%zu", &body_len) != 1 ||
+	    body_len > len || len - start - head_len < body_len) {
+		return 0; /* no length, or the page is not complete yet */
+	}
+	if (status == 413) {
+		snprintf(msg, sizeof(msg),
+		         "request body larger than %d bytes, the most this edge accepts",
+		         EDGE_API_MAX_BODY);
+	} else {
+		/* "HTTP/1.1 " is 9 bytes: the message keeps the status and reason. */
+		snprintf(msg, sizeof(msg), "request refused: %s", line + 9);
+	}
+	n = snprintf(body, sizeof(body),
+	             "{\"success\":false,\"errors\":[{\"code\":%d,\"message\":\"%s\"}],"
+	             "\"messages\":[],\"result\":null}",
+	             api_page_code(status), msg);
+	/* Whatever precedes the page (an earlier answer not yet written) stays,
+	 * and so does whatever follows it. The socket bufferevent may hold its
+	 * output's start frozen (only the socket drains it; evbuffer_drain of 0
+	 * bytes fails just then): the edit thaws it and freezes it again. */
+	frozen = evbuffer_drain(buf, 0) != 0;
+	if (frozen) {
+		evbuffer_unfreeze(buf, 1);
+	}
+	keep = evbuffer_new();
+	if (keep == NULL || evbuffer_remove_buffer(buf, keep, start) != (int)start ||
+	    evbuffer_drain(buf, head_len + body_len) != 0 ||
+	    evbuffer_add_printf(keep,
+	                        "%s\r\nContent-Type: application/json\r\nConnection: close\r\n"
+	                        "Content-Length: %d\r\n\r\n%s",
+	                        line, n, body) < 0 ||
+	    evbuffer_prepend_buffer(buf, keep) != 0) {
+		goto out;
+	}
+	done = 1;
+out:
+	if (frozen) {
+		evbuffer_freeze(buf, 1);
+	}
+	if (keep != NULL) {
+		evbuffer_free(keep);
+	}
+	return done;
+}
+
+/* api_page_cb: watches an API connection's output buffer (see above). The
+ * loop is single-threaded, so one flag keeps the rewrite from seeing its own
+ * changes. */
+static void
+api_page_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	static int rewriting;
+
+	(void)arg;
+	if (rewriting || info->n_added == 0) {
+		return;
+	}
+	rewriting = 1;
+	(void)api_page_rewrite(buf);
+	rewriting = 0;
+}
+
+/* api_bevcb: each API connection's bufferevent, with the watch above. On
+ * failure libevent makes a plain one (NULL). */
+static struct bufferevent *
+api_bevcb(struct event_base *base, void *arg)
+{
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+
+	(void)arg;
+	if (bev != NULL &&
+	    evbuffer_add_cb(bufferevent_get_output(bev), api_page_cb, NULL) == NULL) {
+		bufferevent_free(bev);
+		return NULL;
+	}
+	return bev;
+}
+
 int
 edge_api_new(struct evhttp *http, struct edge_state *st, struct edge_plane *plane,
              struct edge_rng *rng, const struct edge_api_config *cfg, struct edge_api **ap,
@@ -638,6 +789,10 @@ edge_api_new(struct evhttp *http, struct edge_state *st, struct edge_plane *plan
 	a->rng = rng;
 	a->cfg = *cfg;
 	evhttp_set_max_body_size(http, EDGE_API_MAX_BODY);
+	/* An oversized body is read and dropped before the answer, so a client
+	 * still sending it gets the answer rather than a reset. */
+	evhttp_set_flags(http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_bevcb(http, api_bevcb, NULL);
 	evhttp_set_max_headers_size(http, EDGE_API_MAX_HEADERS);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD | EVHTTP_REQ_POST |
 	                                     EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH |

@@ -2,21 +2,25 @@
  * edge_api.h: the Cloudflare REST API subset of canary-edge, on --api.
  *
  * Under /client/v4/accounts/{account}/workers:
- *   GET   /services/{script}                     the worker (migration_tag), 404 10007 if unknown
- *   GET   /scripts                               every worker (wrangler 4.86 lists them)
- *   GET   /scripts/{script}/secrets              []
- *   GET   /scripts/{script}/settings             non-versioned settings
- *   GET   /scripts/{script}/versions             {items:[...]} newest first (?deployable=true)
- *   POST  /scripts/{script}/versions             multipart upload: `metadata` part + modules
- *   GET   /scripts/{script}/versions/{id}        one version
- *   GET   /scripts/{script}/deployments          {deployments:[...]} newest first
- *   POST  /scripts/{script}/deployments          a new deployment (reaches regions after their
- * delay) GET   /scripts/{script}/deployments/{id}     one deployment Answers use Cloudflare's
- * envelope {success, errors:[{code,message}], messages, result}. With a token configured,
- * `Authorization: Bearer TOKEN` is required (401, code 10000). Unknown routes: 404 code 7000; a
- * known route with another method: 405 code 7001. Bodies over EDGE_API_MAX_BODY are refused by
- * libevent with 413 before they reach a handler. Paths under /__edge/ go to edge_admin. Runs on the
- * loop thread.
+ *   GET  /services/{script}               the worker (migration_tag); 404 10007 if unknown
+ *   GET  /scripts                         every worker (wrangler 4.86 lists them)
+ *   GET  /scripts/{script}/secrets        []
+ *   GET  /scripts/{script}/settings       non-versioned settings
+ *   GET  /scripts/{script}/versions       {items:[...]} newest first (?deployable=true)
+ *   POST /scripts/{script}/versions       multipart upload: `metadata` part + modules
+ *   GET  /scripts/{script}/versions/{id}  one version
+ *   GET  /scripts/{script}/deployments    {deployments:[...]} newest first
+ *   POST /scripts/{script}/deployments    a new deployment (reaches regions after their delay)
+ *   GET  /scripts/{script}/deployments/{id}  one deployment
+ *
+ * Answers use Cloudflare's envelope {success, errors:[{code,message}],
+ * messages, result}. With a token configured, `Authorization: Bearer TOKEN`
+ * is required (401, code 10000). Unknown routes: 404 code 7000; a known route
+ * with another method: 405 code 7001. A body over EDGE_API_MAX_BODY is read
+ * and dropped, then answered 413 with the envelope (code EDGE_CF_TOO_MANY);
+ * requests libevent itself refuses (a malformed request, a method it does not
+ * serve) get the envelope too, with libevent's status. Paths under /__edge/
+ * go to edge_admin. Runs on the loop thread.
  */
 #ifndef CANARY_EDGE_API_H
 #define CANARY_EDGE_API_H

@@ -264,21 +264,42 @@ test_api_rules_and_rejections(void **state)
 		             400, 10001, "CANARY_EDGE_ERROR_RATE");
 		expect_error(&e, "POST", ACCT "/scripts/nope/versions", ct, "x", 404, 10007, NULL);
 	}
-	/* An oversized body is refused before it is read whole. */
+	/* An oversized body is refused without being kept, with Cloudflare's
+	 * envelope (not libevent's HTML page), whether the client waits for
+	 * 100-continue (libcurl's default) or sends the body at once (undici). */
 	{
 		size_t big = 9 * 1024 * 1024;
 		char *p = malloc(big);
-		const char *hs[] = {"Authorization: Bearer tok", "Content-Type: application/json",
-		                    NULL};
+		const char *hs[2][4] = {
+		    {"Authorization: Bearer tok", "Content-Type: application/json", NULL},
+		    {"Authorization: Bearer tok", "Content-Type: application/json",
+		     "Expect:", NULL}};
 
 		assert_non_null(p);
 		memset(p, ' ', big);
 		snprintf(url, sizeof(url), "%s" ACCT "/scripts/middleware/deployments", e.api);
-		assert_int_equal(eh_http("POST", url, hs, p, big, &r), 0);
-		assert_int_equal(r.status, 413);
-		eh_resp_free(&r);
+		for (int i = 0; i < 2; i++) {
+			char ct[64];
+
+			assert_int_equal(eh_http("POST", url, hs[i], p, big, &r), 0);
+			assert_int_equal(r.status, 413);
+			assert_string_equal(eh_header(&r, "Content-Type", ct, sizeof(ct)),
+			                    "application/json");
+			j = cJSON_Parse(r.body);
+			assert_true(cJSON_IsFalse(cJSON_GetObjectItem(j, "success")));
+			assert_int_equal(
+			    cJSON_GetObjectItem(
+			        cJSON_GetArrayItem(cJSON_GetObjectItem(j, "errors"), 0), "code")
+			        ->valueint,
+			    10021);
+			assert_non_null(strstr(r.body, "8388608"));
+			cJSON_Delete(j);
+			eh_resp_free(&r);
+		}
 		free(p);
 	}
+	/* A method libevent does not serve: its 501, in the envelope. */
+	expect_error(&e, "TRACE", ACCT "/scripts", NULL, NULL, 501, 7001, "Not Implemented");
 	still_serving(&e);
 
 	/* Injected API failures: two 429s with Retry-After, then a 503, then normal. */

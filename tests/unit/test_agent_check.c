@@ -54,6 +54,18 @@ setup(void **state)
 	return 0;
 }
 
+/* A canary step's expectation: m1 pinned to s1 beside m0 pinned to s0,
+ * both servers deployed. */
+static void
+expect_both_pairs(void)
+{
+	strcpy(fx.e.middleware[1].id, M1);
+	strcpy(fx.e.pins[1], S1);
+	fx.e.n_middleware = 2;
+	strcpy(fx.e.server[1].id, S1);
+	fx.e.n_server = 2;
+}
+
 static struct agent_response
 resp(int status, const char *mw, const char *srv, const char *cache)
 {
@@ -152,11 +164,7 @@ test_affinity_violation(void **state)
 {
 	(void)state;
 	/* Canary step: m0:90 + m1:10, servers s0 and s1 both deployed. */
-	strcpy(fx.e.middleware[1].id, M1);
-	strcpy(fx.e.pins[1], S1);
-	fx.e.n_middleware = 2;
-	strcpy(fx.e.server[1].id, S1);
-	fx.e.n_server = 2;
+	expect_both_pairs();
 	struct agent_response r = resp(200, M1, S1, NULL);
 	assert_int_equal(check(&r), 0);
 	r = resp(200, M1, S0, NULL); /* m1 served by s0: skew */
@@ -266,11 +274,7 @@ static void
 test_version_keys(void **state)
 {
 	(void)state;
-	strcpy(fx.e.middleware[1].id, M1);
-	strcpy(fx.e.pins[1], S1);
-	fx.e.n_middleware = 2;
-	strcpy(fx.e.server[1].id, S1);
-	fx.e.n_server = 2;
+	expect_both_pairs();
 	struct agent_response r = resp(200, M0, S0, NULL);
 	r.key = 3;
 	assert_int_equal(check(&r), 0);

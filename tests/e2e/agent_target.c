@@ -338,3 +338,36 @@ agent_target_stop(void)
 	close(tgt.lfd);
 	pthread_join(tgt.thr, NULL);
 }
+
+void
+agent_target_probe(struct canary_probe *p, struct canary_target *targets, size_t n, const char *url,
+                   uint32_t requests)
+{
+	memset(p, 0, sizeof(*p));
+	memset(targets, 0, n * sizeof(*targets));
+	p->proto_version = CANARY_PROTO_VERSION;
+	snprintf(p->rollout_id, sizeof(p->rollout_id), "docs-site");
+	p->round = 1;
+	p->phase = CANARY_PHASE_BAKE;
+	p->deadline_ms = 3000;
+	snprintf(targets[0].id, CANARY_ID_LEN, "t0");
+	snprintf(targets[0].url, CANARY_URL_LEN, "%s", url);
+	snprintf(targets[0].method, sizeof(targets[0].method), "GET");
+	targets[0].requests = requests;
+	targets[0].timeout_ms = 2000;
+	targets[0].expect_status[0] = 200;
+	targets[0].n_expect_status = 1;
+	p->targets = targets;
+	p->n_targets = 1;
+	snprintf(p->headers.middleware_version, CANARY_HEADER_NAME_LEN,
+	         "x-canary-middleware-version");
+	snprintf(p->headers.server_version, CANARY_HEADER_NAME_LEN, "x-canary-server-version");
+	snprintf(p->headers.cache, CANARY_HEADER_NAME_LEN, "x-opennext-cache");
+	snprintf(p->expect.middleware[0].id, CANARY_UUID_LEN, AGENT_TARGET_M0);
+	p->expect.middleware[0].share = 100;
+	p->expect.n_middleware = 1;
+	snprintf(p->expect.server[0].id, CANARY_UUID_LEN, AGENT_TARGET_S0);
+	p->expect.server[0].share = 100;
+	p->expect.n_server = 1;
+	snprintf(p->expect.pins[0], CANARY_UUID_LEN, AGENT_TARGET_S0);
+}

@@ -30,6 +30,10 @@
 #define AGENT_TARGET_S0 "00000000-0000-4000-8000-0000000000b0"
 #define AGENT_TARGET_S1 "00000000-0000-4000-8000-0000000000b1"
 
+#include <stdint.h>
+
+#include "msg.h"
+
 /* Starts the target; returns its port, or -1. One target per process. */
 int agent_target_start(void);
 
@@ -44,5 +48,13 @@ int agent_target_early(void);
 void agent_target_cool(void);
 
 void agent_target_stop(void);
+
+/* agent_target_probe: a probe for the tests of rounds and of the agent:
+ * rollout "docs-site", round 1, bake, deadline 3 s, one target "t0" at url
+ * (GET, `requests` requests, 2 s timeout, 200 expected) in targets[0]
+ * (the caller's array, zeroed with `n` entries), the default header names,
+ * and m0 pinned to s0 at 100% expected. */
+void agent_target_probe(struct canary_probe *p, struct canary_target *targets, size_t n,
+                        const char *url, uint32_t requests);
 
 #endif /* AGENT_TARGET_H */

@@ -43,28 +43,10 @@ teardown(void **state)
 static void
 probe_init(struct canary_probe *p, const char *path, uint32_t n)
 {
-	memset(p, 0, sizeof(*p));
-	memset(targets, 0, sizeof(targets));
-	p->proto_version = CANARY_PROTO_VERSION;
-	snprintf(p->rollout_id, sizeof(p->rollout_id), "r");
-	p->round = 1;
-	p->deadline_ms = 5000;
-	snprintf(targets[0].id, CANARY_ID_LEN, "t0");
-	snprintf(targets[0].url, CANARY_URL_LEN, "http://127.0.0.1:%d%s", port, path);
-	snprintf(targets[0].method, sizeof(targets[0].method), "GET");
-	targets[0].requests = n;
-	targets[0].timeout_ms = 3000;
-	targets[0].expect_status[0] = 200;
-	targets[0].n_expect_status = 1;
-	p->targets = targets;
-	p->n_targets = 1;
-	snprintf(p->expect.middleware[0].id, CANARY_UUID_LEN, AGENT_TARGET_M0);
-	p->expect.middleware[0].share = 100;
-	p->expect.n_middleware = 1;
-	snprintf(p->expect.server[0].id, CANARY_UUID_LEN, AGENT_TARGET_S0);
-	p->expect.server[0].share = 100;
-	p->expect.n_server = 1;
-	snprintf(p->expect.pins[0], CANARY_UUID_LEN, AGENT_TARGET_S0);
+	char url[CANARY_URL_LEN];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+	agent_target_probe(p, targets, sizeof(targets) / sizeof(targets[0]), url, n);
 }
 
 struct ended {

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "jsonc.h"
 
 /* How much of an offending JSON value an error message shows. */
 #define HIST_ERR_VALUE_LEN 40
@@ -216,41 +217,6 @@ out:
 	return ret;
 }
 
-/* hist_brief: v printed as JSON, cut to HIST_ERR_VALUE_LEN with "...", for
- * "got ..." in error messages. */
-static void
-hist_brief(const cJSON *v, char *buf, size_t n)
-{
-	char *text;
-
-	if (cJSON_IsNumber(v)) { /* exactly, not through cJSON's lossy printer */
-		for (int prec = 15; prec <= 17; prec++) {
-			snprintf(buf, n, "%.*g", prec, v->valuedouble);
-			if (strtod(buf, NULL) == v->valuedouble) {
-				break;
-			}
-		}
-		return;
-	}
-	text = cJSON_PrintUnformatted(v);
-	if (text == NULL) {
-		snprintf(buf, n, "(a value)");
-		return;
-	}
-	if (strlen(text) > HIST_ERR_VALUE_LEN) {
-		int cut = HIST_ERR_VALUE_LEN;
-
-		/* Cut before a UTF-8 sequence, not inside one. */
-		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80) {
-			cut--;
-		}
-		snprintf(buf, n, "%.*s...", cut, text);
-	} else {
-		snprintf(buf, n, "%s", text);
-	}
-	cJSON_free(text);
-}
-
 /* hist_int: reads v as an integer lo..hi into *out, or writes
  * "PATH.FIELD: expected an integer lo..hi, got V" (PATH.FIELD[IDX] when
  * idx >= 0) and returns CANARY_EINVAL. The path is only formatted for a
@@ -274,7 +240,7 @@ hist_int(const cJSON *v, const char *path, const char *field, long idx, uint64_t
 	} else {
 		snprintf(p, sizeof(p), "%s.%s", path, field);
 	}
-	hist_brief(v, got, sizeof(got));
+	canary_json_brief(v, HIST_ERR_VALUE_LEN, got, sizeof(got));
 	return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected an integer %llu..%llu, got %s",
 	                   p, (unsigned long long)lo, (unsigned long long)hi, got);
 }
@@ -320,7 +286,7 @@ canary_hist_decode(const cJSON *j, const char *path, struct canary_hist *h, char
 	struct canary_hist *tmp = NULL;
 
 	if (!cJSON_IsObject(j)) {
-		hist_brief(j, got, sizeof(got));
+		canary_json_brief(j, HIST_ERR_VALUE_LEN, got, sizeof(got));
 		return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected an object, got %s",
 		                   path, got);
 	}
@@ -346,7 +312,7 @@ canary_hist_decode(const cJSON *j, const char *path, struct canary_hist *h, char
 		return rv;
 	}
 	if (!cJSON_IsArray(b)) {
-		hist_brief(b, got, sizeof(got));
+		canary_json_brief(b, HIST_ERR_VALUE_LEN, got, sizeof(got));
 		return canary_errf(err, errlen, CANARY_EINVAL, "%s.b: expected an array, got %s",
 		                   path, got);
 	}

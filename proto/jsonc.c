@@ -1223,3 +1223,50 @@ canary_json_parse_exact(const char *text, size_t len, cJSON **rootp, char *err, 
 	*rootp = root;
 	return 0;
 }
+
+void
+canary_json_number(double d, char *buf, size_t n)
+{
+	if (!isfinite(d)) {
+		snprintf(buf, n, "null");
+		return;
+	}
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, n, "%.*g", prec, d);
+		if (strtod(buf, NULL) == d) {
+			return;
+		}
+	}
+}
+
+void
+canary_json_brief(const cJSON *v, size_t max, char *buf, size_t n)
+{
+	char *text;
+	size_t cut;
+
+	if (cJSON_IsNumber(v)) {
+		/* cJSON reads 1e999 as infinity: say so rather than "null". */
+		if (isfinite(v->valuedouble)) {
+			canary_json_number(v->valuedouble, buf, n);
+		} else {
+			snprintf(buf, n, "%g", v->valuedouble);
+		}
+		return;
+	}
+	text = cJSON_PrintUnformatted(v);
+	if (text == NULL) {
+		snprintf(buf, n, "(a value)");
+		return;
+	}
+	if (strlen(text) > max) {
+		cut = max;
+		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80) {
+			cut--;
+		}
+		snprintf(buf, n, "%.*s...", (int)cut, text);
+	} else {
+		snprintf(buf, n, "%s", text);
+	}
+	cJSON_free(text);
+}

@@ -72,4 +72,18 @@ int canary_jsonc_read_file(const char *path, size_t max_bytes, struct canary_jso
  * unexpected data after the JSON value" (N counts from 0) in err. */
 int canary_json_parse_exact(const char *text, size_t len, cJSON **rootp, char *err, size_t errlen);
 
+/* canary_json_number: d as the shortest "%.Ng" (N 15..17) that reads back
+ * as exactly d, into buf (size n); "null" for NaN and infinities, which
+ * JSON cannot carry. cJSON's own printer accepts a 15-digit form within a
+ * tolerance, so it can change the last digits of a share or of an integer
+ * above 2^52: this one never does. */
+void canary_json_number(double d, char *buf, size_t n);
+
+/* canary_json_brief: v as JSON text for the "got ..." of an error message,
+ * into buf (size n): a number exactly (canary_json_number; "inf", "-inf"
+ * or "nan" for what cJSON read as such), anything else
+ * printed by cJSON and, when longer than max bytes, cut there (before a
+ * UTF-8 sequence, never inside one) and followed by "...". */
+void canary_json_brief(const cJSON *v, size_t max, char *buf, size_t n);
+
 #endif /* CANARY_JSONC_H */

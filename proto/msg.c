@@ -187,61 +187,13 @@ msg_index(char *dst, const char *path, size_t i)
 	msg_path_done(dst, snprintf(dst, MSG_PATH_LEN, "%s[%zu]", path, i));
 }
 
-/* msg_double: the shortest "%.Ng" that reads back as exactly d ("null"
- * for NaN and infinities, which JSON cannot carry). cJSON's own printer
- * accepts a 15-digit form within a tolerance, and so can change the last
- * digits of a share or of an integer above 2^52: this one never does. */
-static void
-msg_double(double d, char *buf, size_t n)
-{
-	if (!isfinite(d)) {
-		snprintf(buf, n, "null");
-		return;
-	}
-	for (int prec = 15; prec <= 17; prec++) {
-		snprintf(buf, n, "%.*g", prec, d);
-		if (strtod(buf, NULL) == d) {
-			return;
-		}
-	}
-}
-
-/* msg_brief: v printed as JSON, cut to MSG_ERR_VALUE_LEN bytes with "...". */
-static void
-msg_brief(const cJSON *v, char *buf, size_t n)
-{
-	char *text;
-
-	if (cJSON_IsNumber(v)) {
-		msg_double(v->valuedouble, buf, n);
-		return;
-	}
-	text = cJSON_PrintUnformatted(v);
-	if (text == NULL) {
-		snprintf(buf, n, "(a value)");
-		return;
-	}
-	if (strlen(text) > MSG_ERR_VALUE_LEN) {
-		int cut = MSG_ERR_VALUE_LEN;
-
-		/* Cut before a UTF-8 sequence, not inside one. */
-		while (cut > 0 && ((unsigned char)text[cut] & 0xc0) == 0x80) {
-			cut--;
-		}
-		snprintf(buf, n, "%.*s...", cut, text);
-	} else {
-		snprintf(buf, n, "%s", text);
-	}
-	cJSON_free(text);
-}
-
 /* "PATH: expected WHAT, got VALUE"; returns code. */
 static int
 msg_bad(struct msg_dec *d, int code, const char *path, const char *what, const cJSON *v)
 {
 	char got[MSG_ERR_VALUE_LEN + 8];
 
-	msg_brief(v, got, sizeof(got));
+	canary_json_brief(v, MSG_ERR_VALUE_LEN, got, sizeof(got));
 	return canary_errf(d->err, d->errlen, code, "%s: expected %s, got %s", path, what, got);
 }
 
@@ -1306,13 +1258,13 @@ msg_push(cJSON *a, cJSON *v, int *oom)
 	}
 }
 
-/* Numbers go out as raw text printed here, exactly (see msg_double). */
+/* Numbers go out as raw text printed here, exactly (canary_json_number). */
 static cJSON *
 msg_num(double x)
 {
 	char buf[32];
 
-	msg_double(x, buf, sizeof(buf));
+	canary_json_number(x, buf, sizeof(buf));
 	return cJSON_CreateRaw(buf);
 }
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -702,6 +703,44 @@ test_json_parse_exact(void **state)
 	assert_int_equal(canary_json_parse_exact("1 2", 3, &root, NULL, 0), CANARY_EPARSE);
 }
 
+/* canary_json_number and canary_json_brief: exact numbers, cut text. */
+static void
+test_json_number_and_brief(void **state)
+{
+	char buf[128], long_text[64];
+	cJSON *v;
+
+	(void)state;
+	canary_json_number(0.1, buf, sizeof(buf));
+	assert_string_equal(buf, "0.1");
+	canary_json_number(4503599627370495.0, buf, sizeof(buf));
+	assert_string_equal(buf, "4503599627370495");
+	canary_json_number(1.0 / 3.0, buf, sizeof(buf));
+	assert_true(strtod(buf, NULL) == 1.0 / 3.0);
+	canary_json_number(HUGE_VAL, buf, sizeof(buf));
+	assert_string_equal(buf, "null");
+
+	v = cJSON_CreateNumber(1e300);
+	canary_json_brief(v, 10, buf, sizeof(buf));
+	assert_string_equal(buf, "1e+300");
+	cJSON_Delete(v);
+	v = cJSON_CreateNumber(-HUGE_VAL);
+	canary_json_brief(v, 10, buf, sizeof(buf));
+	assert_string_equal(buf, "-inf");
+	cJSON_Delete(v);
+	v = cJSON_CreateString("short");
+	canary_json_brief(v, 10, buf, sizeof(buf));
+	assert_string_equal(buf, "\"short\"");
+	cJSON_Delete(v);
+	/* "\"aaaaaaaa" is 9 bytes, then a 2-byte e-acute: a cut at 10 would
+	 * split it, so the cut moves back before it. */
+	snprintf(long_text, sizeof(long_text), "aaaaaaaa\xc3\xa9zzzz");
+	v = cJSON_CreateString(long_text);
+	canary_json_brief(v, 10, buf, sizeof(buf));
+	assert_string_equal(buf, "\"aaaaaaaa...");
+	cJSON_Delete(v);
+}
+
 static void
 test_read_file(void **state)
 {
@@ -792,6 +831,7 @@ main(void)
 	    cmocka_unit_test(test_error_buffer),
 	    cmocka_unit_test(test_wrangler_config),
 	    cmocka_unit_test(test_json_parse_exact),
+	    cmocka_unit_test(test_json_number_and_brief),
 	    cmocka_unit_test(test_read_file),
 	};
 

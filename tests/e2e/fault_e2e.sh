@@ -19,6 +19,11 @@
 #                           the uploads: rolled back
 #   api-malformed-preflight the first deployments read malformed: refused (2),
 #                           nothing uploaded or deployed
+#   api-rollback-blocked    a bad build whose rollback cannot deploy (every
+#                           middleware deploy answered 500): exit 4 naming the
+#                           state production is in and the commands that finish
+#                           the job; once the API is back, `rollback` finishes
+#                           it (exit 3)
 #   agent-bad-reports       a fake agent in enam (joining after the baseline)
 #                           answers every survey with a bad
 #                           report (not JSON, NUL bytes, cut, too deep, wrong
@@ -53,6 +58,7 @@ lib_init
 
 case $scenario in
 agent-*) LIB_INSECURE=1 ;;
+api-rollback-blocked) LIB_FAULT_VARS='"CANARY_EDGE_ERROR_RATE": "0.5",' ;;
 drift) LIB_BAKE=4 ;;
 esac
 
@@ -212,6 +218,32 @@ api-malformed-preflight)
 	grep -q ' POST ' "$work/proxy-requests.log" && lib_fail "preflight refused, yet something was POSTed"
 	grep -q 'refused check=deployments.*/deployments: HTTP 200, expected a JSON envelope' \
 		"$work/controller.log" || lib_fail "the refusal does not say what was wrong where"
+	;;
+api-rollback-blocked)
+	lib_controller_bg run
+	"$watch" "$journal" step 3 60000 >/dev/null || lib_fail "middleware-50 was never applied"
+	arm "kind=status&status=500&method=POST&path=/scripts/middleware/deployments&count=1000"
+	lib_wait_controller
+	[ "$rc" -eq 4 ] || lib_fail "expected exit 4 (rollback failed), got $rc"
+	grep -q 'ROLLBACK UNFINISHED: production is server main-server' "$work/controller.log" ||
+		lib_fail "no statement of the state production is in"
+	# The state it names is the platform's (the middleware-50 split).
+	line=$(grep 'ROLLBACK UNFINISHED' "$work/controller.log" | tail -n 1)
+	for w in main-server middleware; do
+		for v in $(lib_deployment "$w" | tr ',' ' '); do
+			[[ $line == *"${v%%:*}:${v##*:}"* ]] ||
+				lib_fail "the platform holds $w $v, the controller says: $line"
+		done
+	done
+	grep -q "canary-controller rollback -f $work/app/rollout.jsonc" "$work/controller.log" ||
+		lib_fail "no command to finish the job"
+	grep -q 'npx wrangler versions deploy .*--config' "$work/controller.log" ||
+		lib_fail "no manual commands"
+	attempts=$(grep -c 'POST .*/scripts/middleware/deployments -> 500 fault' "$work/proxy-requests.log")
+	lib_log "exit 4 after $attempts refused rollback deploys, production stated as the platform holds it"
+	curl -fsS -X POST "$proxy_url/__fault/clear" >/dev/null
+	lib_controller rollback
+	expect 3 initial
 	;;
 agent-bad-reports)
 	# The fake joins once the baseline passed: the controller's quorum

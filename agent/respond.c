@@ -425,11 +425,20 @@ agent_respond_free(struct agent_respond *r)
 	if (r->sock_open) {
 		nng_close(r->sock); /* aborts both aios; their callbacks see ECLOSED */
 	}
+	/* The send callback arms the next receive on raio: wait for it to
+	 * finish before raio is stopped and freed, or a reply completing just
+	 * now would hand a freed raio to nng. */
+	if (r->saio != NULL) {
+		nng_aio_stop(r->saio); /* its callback freed an unsent reply */
+	}
 	if (r->raio != NULL) {
-		nng_aio_free(r->raio); /* waits for a running callback */
+		nng_aio_stop(r->raio);
 	}
 	if (r->saio != NULL) {
-		nng_aio_free(r->saio); /* its callback freed an unsent reply */
+		nng_aio_free(r->saio);
+	}
+	if (r->raio != NULL) {
+		nng_aio_free(r->raio);
 	}
 	agent_round_free(r->round);
 	canary_evq_free(r->q);

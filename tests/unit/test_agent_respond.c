@@ -15,6 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <nng/nng.h>
+#include <nng/protocol/survey0/survey.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "agent_port.h"
 #include "err.h"
 #include "respond.h"
 
@@ -185,6 +192,71 @@ test_salvage(void **state)
 	salvage("", 0, "");
 }
 
+#define FREE_ROUNDS 40 /* respondents freed just as their reply goes out */
+
+static void
+stop_loop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	event_base_loopbreak(arg);
+}
+
+/* A respondent freed on the loop right after it sent a reply, while nng's
+ * thread completes that send (and would arm the next receive): freeing must
+ * wait for that callback, never race it. ASan catches a use after free. */
+static void
+test_free_while_reply_goes_out(void **state)
+{
+	(void)state;
+	for (int i = 0; i < FREE_ROUNDS; i++) {
+		struct event_base *base = event_base_new();
+		struct agent_engine_opts eo = {.concurrency = 1, .body_cap = 64};
+		struct agent_engine *e = NULL;
+		struct agent_allow allow;
+		struct agent_respond *r = NULL;
+		struct agent_respond_opts o;
+		char url[64];
+		const char *listen[1] = {url};
+		char err[CANARY_ERRLEN];
+		nng_socket sv;
+		struct event *tick;
+		struct timeval tv = {0, 2000};
+
+		assert_non_null(base);
+		assert_int_equal(agent_engine_new(base, &eo, &e, err, sizeof(err)), 0);
+		agent_allow_init(&allow);
+		memset(&o, 0, sizeof(o));
+		o.agent_id = "a1";
+		o.region = "enam";
+		o.listen = listen;
+		o.n_listen = 1;
+		o.insecure = 1;
+		o.round.allow = &allow;
+		o.round.max_requests = 10;
+		snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", agent_test_free_port());
+		if (agent_respond_new(base, e, &o, &r, err, sizeof(err)) != 0) {
+			fail_msg("respondent: %s", err);
+		}
+		assert_int_equal(nng_surveyor0_open(&sv), 0);
+		assert_int_equal(nng_dial(sv, url, NULL, 0), 0);
+		nng_msleep(20); /* the pipe is up on both sides */
+		assert_int_equal(nng_send(sv, "{bad", 4, 0), 0);
+		/* Run the loop in small steps until the error reply has gone. */
+		tick = evtimer_new(base, stop_loop_cb, base);
+		for (int k = 0; k < 1000 && agent_respond_rounds(r) == 0; k++) {
+			assert_int_equal(evtimer_add(tick, &tv), 0);
+			event_base_dispatch(base);
+		}
+		assert_int_equal(agent_respond_rounds(r), 1);
+		agent_respond_free(r);
+		event_free(tick);
+		nng_close(sv);
+		agent_engine_free(e);
+		event_base_free(base);
+	}
+}
+
 int
 main(void)
 {
@@ -194,6 +266,11 @@ main(void)
 	    cmocka_unit_test(test_rollout_id_rules),
 	    cmocka_unit_test(test_empty_agent_id_refused),
 	    cmocka_unit_test(test_salvage),
+	    cmocka_unit_test(test_free_while_reply_goes_out),
 	};
+	/* nng's threads hand surveys to the loop with event_active. */
+	if (evthread_use_pthreads() != 0) {
+		return 1;
+	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,11 @@
 
 #define EDGE_BUCKETS 100
 
+/* RFC 8941 number limits (section 3.3.1 and 3.3.2). */
+#define SF_INTEGER_DIGITS  15
+#define SF_DECIMAL_DIGITS  12
+#define SF_FRACTION_DIGITS 3
+
 void
 edge_rng_seed(struct edge_rng *r, uint64_t seed)
 {
@@ -85,6 +90,18 @@ sf_skip_ows(const char *p)
 	return p;
 }
 
+/* sf_skip_sp: where inner lists, parameters and the field's start allow
+ * spaces, RFC 8941 allows SP only; OWS (SP and HTAB) is for around the
+ * commas of a dictionary. */
+static const char *
+sf_skip_sp(const char *p)
+{
+	while (*p == ' ') {
+		p++;
+	}
+	return p;
+}
+
 /* sf_key: parses a key at p; its length into *len. NULL when invalid. */
 static const char *
 sf_key(const char *p, size_t *len)
@@ -100,6 +117,39 @@ sf_key(const char *p, size_t *len)
 		p++;
 	}
 	*len = (size_t)(p - s);
+	return p;
+}
+
+/* sf_number: an RFC 8941 integer (at most 15 digits) or decimal (at most 12
+ * digits, '.', 1 to 3 digits) at p. The position after it, or NULL. */
+static const char *
+sf_number(const char *p)
+{
+	int n = 0;
+
+	if (*p == '-') {
+		p++;
+	}
+	while (sf_is_digit(*p)) {
+		p++;
+		n++;
+	}
+	if (n == 0 || n > SF_INTEGER_DIGITS) {
+		return NULL;
+	}
+	if (*p == '.') {
+		int f = 0;
+
+		if (n > SF_DECIMAL_DIGITS) {
+			return NULL;
+		}
+		for (p++; sf_is_digit(*p); p++) {
+			f++;
+		}
+		if (f == 0 || f > SF_FRACTION_DIGITS) {
+			return NULL;
+		}
+	}
 	return p;
 }
 
@@ -148,25 +198,17 @@ sf_bare_item(const char *p, char *out, size_t outlen, int *is_string)
 		return p;
 	}
 	if (*p == '-' || sf_is_digit(*p)) {
-		if (*p == '-') {
-			p++;
-		}
-		if (!sf_is_digit(*p)) {
-			return NULL;
-		}
-		while (sf_is_digit(*p) || *p == '.') {
-			p++;
-		}
-		return p;
+		return sf_number(p);
 	}
 	if (*p == '?') {
 		return (p[1] == '0' || p[1] == '1') ? p + 2 : NULL;
 	}
 	if (*p == ':') {
+		/* A byte sequence: base64 between colons. */
 		p++;
 		while (*p != ':') {
-			if (*p == '\0' ||
-			    !(sf_is_tchar(*p) || *p == '=' || *p == '+' || *p == '/')) {
+			if (!(sf_is_lcalpha(*p) || (*p >= 'A' && *p <= 'Z') || sf_is_digit(*p) ||
+			      *p == '+' || *p == '/' || *p == '=')) {
 				return NULL;
 			}
 			p++;
@@ -190,8 +232,7 @@ sf_params(const char *p)
 		size_t klen;
 		int is_string;
 
-		p = sf_skip_ows(p + 1);
-		p = sf_key(p, &klen);
+		p = sf_key(sf_skip_sp(p + 1), &klen);
 		if (p == NULL) {
 			return NULL;
 		}
@@ -217,7 +258,7 @@ edge_route_override(const char *header, const char *worker, char *out, size_t ou
 		return 0;
 	}
 	wlen = strlen(worker);
-	p = sf_skip_ows(header);
+	p = sf_skip_sp(header);
 	if (*p == '\0') {
 		return 0;
 	}
@@ -236,7 +277,7 @@ edge_route_override(const char *header, const char *worker, char *out, size_t ou
 				/* An inner list: skip it whole, items and parameters. */
 				p++;
 				for (;;) {
-					p = sf_skip_ows(p);
+					p = sf_skip_sp(p);
 					if (*p == ')') {
 						p++;
 						break;

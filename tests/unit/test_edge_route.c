@@ -101,6 +101,32 @@ test_override_parse(void **state)
 	                        "main-server", out, sizeof(out)),
 	    1);
 	assert_string_equal(out, "s");
+	/* Numbers, byte sequences and spaces outside RFC 8941 make the whole
+	 * dictionary invalid, so the override in it is ignored. */
+	{
+		static const char *const bad[] = {
+		    "x=1.2.3, main-server=\"s\"",
+		    "x=1., main-server=\"s\"",
+		    "x=1.2345, main-server=\"s\"",
+		    "x=1234567890123456, main-server=\"s\"",
+		    "x=1234567890123.5, main-server=\"s\"",
+		    "x=:a!b:, main-server=\"s\"",
+		    "x=(\"a\"\t\"b\"), main-server=\"s\"",
+		    "x;\tp=1, main-server=\"s\"",
+		    "\tmain-server=\"s\"",
+		};
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			if (edge_route_override(bad[i], "main-server", out, sizeof(out)) != 0) {
+				fail_msg("accepted invalid dictionary %s", bad[i]);
+			}
+		}
+		assert_int_equal(
+		    edge_route_override("x=123456789012345, y=123456789012.123, "
+		                        "z=( \"a\"  \"b\" ), w;  p=1,\tmain-server=\"s\"",
+		                        "main-server", out, sizeof(out)),
+		    1);
+	}
 	/* A value that does not fit is not an override. */
 	assert_int_equal(
 	    edge_route_override("a=\"0123456789012345678901234567890123456789\"", "a", out, 8), 0);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -490,6 +492,37 @@ plane_pick_server(struct edge_plane *p, const struct plane_dep *srv, const struc
 	    edge_rng_next(p->rng));
 }
 
+/* plane_overrides: the Cloudflare-Workers-Version-Overrides field of in,
+ * its lines joined with ", " into buf (one dictionary, RFC 9110 5.3); NULL
+ * when absent, or longer than the edge reads (then it is ignored whole, like
+ * any dictionary the platform cannot parse). */
+static const char *
+plane_overrides(struct evkeyvalq *in, char *buf, size_t len)
+{
+	struct evkeyval *h;
+	size_t n = 0;
+
+	TAILQ_FOREACH(h, in, next)
+	{
+		size_t vlen;
+
+		if (strcasecmp(h->key, EDGE_H_OVERRIDES) != 0) {
+			continue;
+		}
+		vlen = strlen(h->value);
+		if (n + (n > 0 ? 2 : 0) + vlen >= len) {
+			return NULL;
+		}
+		if (n > 0) {
+			memcpy(buf + n, ", ", 2);
+			n += 2;
+		}
+		memcpy(buf + n, h->value, vlen + 1);
+		n += vlen;
+	}
+	return n > 0 ? buf : NULL;
+}
+
 /* plane_request: one request in a region: middleware pick and faults, the
  * cache, the server pick and faults, the answer (see edge_plane.h). */
 static void
@@ -503,7 +536,8 @@ plane_request(struct evhttp_request *req, void *arg)
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
 	const char *key = evhttp_find_header(in, EDGE_H_VERSION_KEY);
-	const char *client_ovr = evhttp_find_header(in, EDGE_H_OVERRIDES);
+	char ovr_field[EDGE_OVERRIDE_HEADER_MAX];
+	const char *client_ovr = plane_overrides(in, ovr_field, sizeof(ovr_field));
 	const struct plane_dep *mw = &r->seen[PLANE_MW];
 	const struct plane_dep *srv = &r->seen[PLANE_SRV];
 	char ray[EDGE_RAY_LEN + EDGE_NAME_MAX + 2];

@@ -434,6 +434,24 @@ test_overrides_pins_and_split(void **state)
 			assert_string_equal(srv, s1);
 		}
 	}
+	/* The field may come on several lines: they form one dictionary
+	 * (RFC 9110 5.3), so an entry on the second line counts. */
+	{
+		char two[160];
+		const char *hs[] = {"Cloudflare-Workers-Version-Overrides: other=\"x\"", two, NULL};
+		const char *bad[] = {"Cloudflare-Workers-Version-Overrides: other=1.2.3", hdr,
+		                     NULL};
+
+		snprintf(two, sizeof(two),
+		         "Cloudflare-Workers-Version-Overrides: middleware=\"%s\"", m1);
+		for (int i = 0; i < 20; i++) {
+			assert_int_equal(eh_get(url, "/", hs, mw, srv, NULL), 200);
+			assert_string_equal(mw, m1);
+			/* One invalid line spoils the whole dictionary: ignored. */
+			assert_int_equal(eh_get(url, "/", bad, mw, srv, NULL), 200);
+			assert_string_equal(mw, e.seed_middleware);
+		}
+	}
 	/* An override for a version that is not deployed: the split, silently. */
 	{
 		char m2[40];

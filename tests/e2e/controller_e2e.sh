@@ -333,8 +333,10 @@ case $scenario in
     [ $rc -eq 0 ] || fail "second rollback by hand: expected exit 0, got $rc"
     ;;
   check)
-    run_controller check
+    run_controller check --log-format json
     [ $rc -eq 0 ] || fail "check on healthy production: expected 0, got $rc"
+    grep -q '^{"ts":"[^"]*","level":"info","event":"verdict",.*"summary":"PASS' \
+      "$work/controller.log" || fail "check --log-format json: no JSON verdict line"
     curl -fsS -X POST -H "Authorization: Bearer $token" "$api/__edge/regions/weur/down" >/dev/null
     run_controller check
     [ $rc -eq 1 ] || fail "check with a region down: expected 1, got $rc"

@@ -311,7 +311,15 @@ edge_multipart_parse(const char *body, size_t len, const char *boundary, struct 
 			                   part->name);
 		}
 		pos = (size_t)(hend - body) + 4;
-		next = mp_find(body + pos, len - pos, delim, dlen);
+		/* A part may end right after its headers (RFC 2046: the body-part's
+		 * CRLF and octets are optional): then the blank line's CRLF is the
+		 * delimiter's, and the part is empty. */
+		if ((size_t)(hend - body) + 2 + dlen <= len && memcmp(hend + 2, delim, dlen) == 0) {
+			pos -= 2;
+			next = body + pos;
+		} else {
+			next = mp_find(body + pos, len - pos, delim, dlen);
+		}
 		if (next == NULL) {
 			return canary_errf(
 			    err, errlen, CANARY_EPARSE,

@@ -142,12 +142,47 @@ test_malformed(void **state)
 	}
 }
 
+/* A part may end right after its headers: it is empty, and the next part is
+ * still a part of its own (it was swallowed into the empty one's data). */
+static void
+test_part_without_body(void **state)
+{
+	struct edge_part parts[3];
+	char err[CANARY_ERRLEN];
+	int n;
+	static const char *const forms[] = {
+	    "--" B "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n--" B
+	    "\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\n2\r\n--" B "--",
+	    "--" B "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\n--" B
+	    "\r\nContent-Disposition: form-data; name=\"b\"\r\n\r\n2\r\n--" B "--",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+		assert_int_equal(parse(forms[i], parts, 3, &n, err), 0);
+		assert_int_equal(n, 2);
+		assert_string_equal(parts[0].name, "a");
+		assert_int_equal(parts[0].len, 0);
+		assert_string_equal(parts[1].name, "b");
+		assert_int_equal(parts[1].len, 1);
+		assert_memory_equal(parts[1].data, "2", 1);
+	}
+	/* The last part empty, then the close delimiter. */
+	assert_int_equal(parse("--" B "\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n--" B
+	                       "--",
+	                       parts, 3, &n, err),
+	                 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(parts[0].len, 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_boundary),
 	    cmocka_unit_test(test_wrangler_shaped_upload),
+	    cmocka_unit_test(test_part_without_body),
 	    cmocka_unit_test(test_malformed),
 	};
 

@@ -42,7 +42,9 @@ run_suite() {
   log "build $dir"
   cmake --build "$dir" -j2
   log "ctest $dir"
-  (cd "$dir" && ctest --output-on-failure --timeout 600)
+  # Two at a time, one per core: every end-to-end test picks its own free
+  # ports and work directory, so two never collide.
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -j2)
 }
 
 run_suite "$build"

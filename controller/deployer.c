@@ -122,7 +122,10 @@ deployer_deployment_equal(const struct deployment *a, const struct deployment *b
 {
 	int i, j;
 
-	if (a->n_versions != b->n_versions) {
+	/* A count out of range is no deployment: never equal, never read past
+	 * the array. */
+	if (a->n_versions != b->n_versions || a->n_versions < 0 ||
+	    a->n_versions > CANARY_MAX_VERSIONS) {
 		return 0;
 	}
 	for (i = 0; i < a->n_versions; i++) {

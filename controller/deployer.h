@@ -246,7 +246,8 @@ int deployer_deployment_parse(const cJSON *obj, const char *where, struct deploy
                               char *err, size_t errlen);
 
 /* deployer_deployment_equal: 1 when a and b hold the same versions at the
- * same percentages, in any order (ids of the deployments not compared). */
+ * same percentages, in any order (ids of the deployments not compared); 0
+ * when a version count is outside 0..CANARY_MAX_VERSIONS. */
 int deployer_deployment_equal(const struct deployment *a, const struct deployment *b);
 
 /* deployer_deployment_json: {"id":..,"versions":[{"version_id","percentage"}]}

@@ -215,16 +215,7 @@ plan_deployment_has(const struct deployment *d, const char *version_id)
 int
 plan_deployment_equal(const struct deployment *a, const struct deployment *b)
 {
-	if (a->n_versions != b->n_versions) {
-		return 0;
-	}
-	for (int i = 0; i < a->n_versions && i < CANARY_MAX_VERSIONS; i++) {
-		int j = plan_dep_index(b, a->versions[i].version_id);
-		if (j < 0 || b->versions[j].percentage != a->versions[i].percentage) {
-			return 0;
-		}
-	}
-	return 1;
+	return deployer_deployment_equal(a, b);
 }
 
 int

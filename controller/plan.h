@@ -92,7 +92,7 @@ int plan_versions_check(const struct plan_versions *v, char *err, size_t errlen)
 const char *plan_deployment_format(const struct deployment *d, char *buf, size_t len);
 
 /* plan_deployment_equal: same versions with the same percentages, in any
- * order. */
+ * order: deployer_deployment_equal under the planner's name. */
 int plan_deployment_equal(const struct deployment *a, const struct deployment *b);
 
 /* plan_deployment_has: the deployment holds version_id (at any percentage). */

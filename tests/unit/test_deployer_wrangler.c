@@ -494,6 +494,16 @@ test_helpers(void **state)
 	assert_true(deployer_deployment_equal(&a, &b));
 	b.versions[0].percentage = 80;
 	assert_false(deployer_deployment_equal(&a, &b));
+	/* A count out of range is never equal, and never read past the array. */
+	b = a;
+	a.n_versions = b.n_versions = CANARY_MAX_VERSIONS + 1;
+	assert_false(deployer_deployment_equal(&a, &b));
+	a.n_versions = b.n_versions = -1;
+	assert_false(deployer_deployment_equal(&a, &b));
+	a.n_versions = 2;
+	b.versions[0] = a.versions[1];
+	b.versions[1] = a.versions[0];
+	b.versions[0].percentage = 80;
 	assert_int_equal(deployer_check_deployment(&a, err, sizeof(err)), 0);
 	strcpy(a.versions[1].version_id, ID_A);
 	assert_int_equal(deployer_check_deployment(&a, err, sizeof(err)), CANARY_EINVAL);

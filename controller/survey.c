@@ -56,6 +56,7 @@ struct survey {
 	struct survey_stats stats;
 	struct timespec started;
 	struct event *deadline; /* ends the round */
+	uint64_t evq_dropped;   /* the evq's drop count when the round began */
 	uint32_t *seen;         /* pipe ids that replied this round */
 	int n_seen, cap_seen;
 	uint64_t late;
@@ -128,6 +129,9 @@ survey_finish(struct survey *s, int rv, int timed_out, const char *why)
 	}
 	s->stats.timed_out = timed_out;
 	s->stats.elapsed_us = survey_elapsed_us(&s->started);
+	/* Replies the evq had no room for are lost before we see them: count
+	 * them, so a flooded round is visible. */
+	s->stats.dropped += (int)(canary_evq_dropped(s->evq) - s->evq_dropped);
 	s->stats.received = s->n_reports;
 	res.stats = s->stats;
 	res.reports = s->reports;
@@ -388,6 +392,7 @@ survey_round(struct survey *s, const struct canary_probe *probe, survey_cb cb, v
 	}
 	memset(&s->stats, 0, sizeof(s->stats));
 	s->n_seen = 0;
+	s->evq_dropped = canary_evq_dropped(s->evq);
 	s->stats.round = probe->round;
 	s->stats.agents = survey_agents(s);
 	snprintf(s->rollout_id, sizeof(s->rollout_id), "%s", probe->rollout_id);
@@ -440,11 +445,12 @@ survey_free(struct survey *s)
 	if (s->aio != NULL) {
 		nng_aio_stop(s->aio);
 	}
-	/* The socket is closed and the aio stopped: no producer is left. */
-	canary_evq_free(s->evq);
+	/* The socket is closed and the aio stopped: no producer is left. The
+	 * round ends before the evq goes (survey_finish reads its count). */
 	if (s->state == SURVEY_RUNNING) {
 		survey_finish(s, CANARY_ECLOSED, 0, "survey: closed during the round");
 	}
+	canary_evq_free(s->evq);
 	if (s->aio != NULL) {
 		nng_aio_free(s->aio);
 	}

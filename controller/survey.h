@@ -59,7 +59,7 @@ struct survey_stats {
 	int oversized;   /* over CANARY_MSG_MAX_BYTES */
 	int wrong_round; /* a report for another rollout id or round */
 	int duplicates;  /* a second reply over one connection */
-	int dropped;     /* valid, but over SURVEY_MAX_REPORTS */
+	int dropped;     /* over SURVEY_MAX_REPORTS, or no room in the queue to the loop */
 	int timed_out;   /* 1: ended at the deadline; 0: every agent answered first */
 	int64_t elapsed_us; /* from send to the end of the round */
 };

@@ -724,22 +724,19 @@ plan_walk_rollback(const struct plan_state *start, const struct plan_versions *v
 	                   PLAN_ROLLBACK_MAX_MOVES);
 }
 
-/* The order rules of plan_verify (after the walk). */
+/* The order rules of plan_verify (after the walk, which has checked n
+ * against PLAN_MAX_STEPS). */
 static int
 plan_check_order(const struct plan_step *steps, int n, char *err, size_t errlen)
 {
 	char name[PLAN_STEP_NAME_LEN];
-	int last_p = 0, seen_dark = 0, seen_p = 0, seen_m100 = 0;
+	int last_p = 0, seen_p = 0, seen_m100 = 0;
 
 	if (n < 3) {
 		return canary_errf(err, errlen, CANARY_ECONFIG,
 		                   "steps: expected at least server-0, middleware-100, server-100, "
 		                   "got %d steps",
 		                   n);
-	}
-	if (n > PLAN_MAX_STEPS) {
-		return canary_errf(err, errlen, CANARY_ECONFIG,
-		                   "steps: expected at most %d steps, got %d", PLAN_MAX_STEPS, n);
 	}
 	for (int i = 0; i < n; i++) {
 		const struct plan_step *s = &steps[i];
@@ -765,7 +762,6 @@ plan_check_order(const struct plan_step *steps, int n, char *err, size_t errlen)
 				    "middleware-P and middleware-100",
 				    i);
 			}
-			seen_dark = 1;
 			break;
 		case PLAN_STEP_MIDDLEWARE_P:
 			if (s->percent < 1 || s->percent > 99) {
@@ -795,7 +791,6 @@ plan_check_order(const struct plan_step *steps, int n, char *err, size_t errlen)
 			break;
 		}
 	}
-	(void)seen_dark;
 	if (steps[n - 2].kind != PLAN_STEP_MIDDLEWARE_100 ||
 	    steps[n - 1].kind != PLAN_STEP_SERVER_100) {
 		return canary_errf(err, errlen, CANARY_ECONFIG,

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,6 +93,12 @@ eh_start(struct eh_edge *e, const char *bin, const char *const *args)
 		return -1;
 	}
 	if (e->pid == 0) {
+		/* A failed assertion leaves the test without stopping its edge: the
+		 * edge goes when the test process does, so ctest is not left waiting
+		 * on its stdout until the timeout. */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() == 1) {
+			_exit(127);
+		}
 		dup2(fds[1], 1);
 		close(fds[0]);
 		close(fds[1]);

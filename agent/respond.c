@@ -353,6 +353,20 @@ agent_respond_new(struct event_base *base, struct agent_engine *e,
 	int nrv;
 
 	*rp = NULL;
+	/* Every report carries both: an agent that could not send them must
+	 * not start and then fail every survey. */
+	if (o->agent_id == NULL || !respond_is_id(o->agent_id)) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "respondent: agent id: expected 1..%d characters, no control "
+		                   "characters",
+		                   CANARY_ID_LEN - 1);
+	}
+	if (o->region == NULL || !respond_is_id(o->region)) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "respondent: region: expected 1..%d characters, no control "
+		                   "characters",
+		                   CANARY_ID_LEN - 1);
+	}
 	r = calloc(1, sizeof(*r));
 	if (r == NULL) {
 		return canary_errf(err, errlen, CANARY_ENOMEM, "respondent: out of memory");

@@ -42,8 +42,10 @@ struct agent_respond;
 /* agent_respond_new: opens the respondent socket, starts every listener and
  * dialer (dialers retry in the background) and waits for surveys on base.
  * e must be the agent's engine on the same base, idle. o and the strings it
- * points to must outlive the respondent. Returns 0 or a canary error naming
- * the URL or file at fault in err. */
+ * points to must outlive the respondent. Returns 0, CANARY_EINVAL when
+ * agent_id or region is not an id (msg.h: 1..CANARY_ID_LEN-1 bytes, no
+ * control characters; every report carries both), or a canary error naming
+ * the URL or file at fault, with words in err. */
 int agent_respond_new(struct event_base *base, struct agent_engine *e,
                       const struct agent_respond_opts *o, struct agent_respond **rp, char *err,
                       size_t errlen);

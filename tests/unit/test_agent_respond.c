@@ -165,6 +165,40 @@ test_empty_agent_id_refused(void **state)
 	canary_report_free(&rep);
 }
 
+/* A respondent whose id or region could not go in a report does not
+ * start. */
+static void
+test_respondent_needs_id_and_region(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct agent_engine_opts eo = {.concurrency = 1, .body_cap = 64};
+	struct agent_engine *e = NULL;
+	struct agent_respond *r = NULL;
+	struct agent_respond_opts o;
+	char err[CANARY_ERRLEN];
+	char longid[CANARY_ID_LEN + 1];
+	(void)state;
+	assert_int_equal(agent_engine_new(base, &eo, &e, err, sizeof(err)), 0);
+	memset(&o, 0, sizeof(o));
+	o.agent_id = "";
+	o.region = "enam";
+	assert_int_equal(agent_respond_new(base, e, &o, &r, err, sizeof(err)), CANARY_EINVAL);
+	assert_non_null(strstr(err, "agent id"));
+	memset(longid, 'a', CANARY_ID_LEN);
+	longid[CANARY_ID_LEN] = '\0';
+	o.agent_id = longid;
+	assert_int_equal(agent_respond_new(base, e, &o, &r, err, sizeof(err)), CANARY_EINVAL);
+	o.agent_id = "a1";
+	o.region = "en\tam";
+	assert_int_equal(agent_respond_new(base, e, &o, &r, err, sizeof(err)), CANARY_EINVAL);
+	assert_non_null(strstr(err, "region"));
+	o.region = NULL;
+	assert_int_equal(agent_respond_new(base, e, &o, &r, err, sizeof(err)), CANARY_EINVAL);
+	assert_null(r);
+	agent_engine_free(e);
+	event_base_free(base);
+}
+
 static void
 salvage(const char *json, uint64_t want_round, const char *want_rollout)
 {
@@ -266,6 +300,7 @@ main(void)
 	    cmocka_unit_test(test_rollout_id_rules),
 	    cmocka_unit_test(test_empty_agent_id_refused),
 	    cmocka_unit_test(test_salvage),
+	    cmocka_unit_test(test_respondent_needs_id_and_region),
 	    cmocka_unit_test(test_free_while_reply_goes_out),
 	};
 	/* nng's threads hand surveys to the loop with event_active. */

@@ -76,7 +76,7 @@ out:
 		evbuffer_add_printf(out,
 		                    "{\"success\":false,\"errors\":[{\"code\":%d,\"message\":\"out "
 		                    "of memory\"}],\"messages\":[],\"result\":null}",
-		                    EDGE_CF_TOO_MANY);
+		                    EDGE_CF_INTERNAL);
 	}
 	evhttp_send_reply(req, status, NULL, NULL);
 	free(text);
@@ -88,7 +88,7 @@ static void
 api_ok(struct evhttp_request *req, cJSON *result)
 {
 	if (result == NULL) {
-		api_send(req, HTTP_INTERNAL, NULL, EDGE_CF_TOO_MANY, "out of memory");
+		api_send(req, HTTP_INTERNAL, NULL, EDGE_CF_INTERNAL, "out of memory");
 		return;
 	}
 	api_send(req, HTTP_OK, result, 0, NULL);
@@ -105,7 +105,7 @@ api_fail(struct evhttp_request *req, int rv, const char *err)
 	case CANARY_ENOMEM:
 	case CANARY_EIO:
 	case CANARY_EINTERNAL:
-		api_send(req, HTTP_INTERNAL, NULL, EDGE_CF_TOO_MANY, err);
+		api_send(req, HTTP_INTERNAL, NULL, EDGE_CF_INTERNAL, err);
 		break;
 	case CANARY_ETOOBIG:
 		api_send(req, 413, NULL, EDGE_CF_TOO_MANY, err);

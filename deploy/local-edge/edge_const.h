@@ -86,6 +86,7 @@
 #define EDGE_CF_METHOD       7001  /* Method not allowed for this route */
 #define EDGE_CF_ACCOUNT      7003  /* Could not route to /accounts/..., unknown account */
 #define EDGE_CF_RATE_LIMITED 971   /* injected 429 (Cloudflare's rate-limit code) */
+#define EDGE_CF_INTERNAL     10013 /* the edge's own failure: memory, the state file */
 #define EDGE_CF_INJECTED     10013 /* injected 5xx and other statuses */
 
 /* Injected API failures (POST /__edge/api-faults). */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -391,6 +392,32 @@ test_state_survives_restart(void **state)
 		        "migration_tag")
 		        ->valuestring,
 		    "v7");
+		cJSON_Delete(j);
+	}
+	/* A state file that cannot be written: the API says so with Cloudflare's
+	 * internal-error code and the path, and the file keeps its last state. */
+	{
+		char tmp[80];
+
+		snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+		assert_int_equal(mkdir(tmp, 0700), 0);
+		expect_error(&e, "POST", ACCT "/scripts/middleware/versions",
+		             "multipart/form-data; boundary=XyZ",
+		             "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}"
+		             "\r\n--XyZ--",
+		             500, 10013, "edge.json.tmp");
+		assert_int_equal(rmdir(tmp), 0);
+	}
+	assert_int_equal(eh_stop(&e), 0);
+	start(&e, extra);
+	{
+		long st;
+		cJSON *j =
+		    eh_api(&e, "GET", ACCT "/scripts/middleware/versions", NULL, NULL, 0, &st);
+
+		assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+		                     cJSON_GetObjectItem(j, "result"), "items")),
+		                 2);
 		cJSON_Delete(j);
 	}
 	assert_int_equal(eh_stop(&e), 0);

@@ -401,11 +401,8 @@ jsonc_put_utf8(char *out, unsigned cp)
 	return 4;
 }
 
-/* jsonc_utf8_len: length of the well-formed UTF-8 sequence at s (at most
- * avail bytes), or 0 when it is not one (overlong, surrogate, > U+10FFFF,
- * truncated). */
-static size_t
-jsonc_utf8_len(const unsigned char *s, size_t avail)
+size_t
+canary_utf8_len(const unsigned char *s, size_t avail)
 {
 	unsigned char c = s[0];
 	unsigned char lo = 0x80, hi = 0xBF;
@@ -484,7 +481,7 @@ jsonc_string(struct jsonc_parser *p)
 			                         "characters must be escaped)");
 		}
 		if (c >= 0x80) {
-			n = jsonc_utf8_len(p->s + p->pos, p->len - p->pos);
+			n = canary_utf8_len(p->s + p->pos, p->len - p->pos);
 			if (n == 0) {
 				return jsonc_expected(p, "UTF-8 text in the string");
 			}

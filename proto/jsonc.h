@@ -72,6 +72,13 @@ int canary_jsonc_read_file(const char *path, size_t max_bytes, struct canary_jso
  * unexpected data after the JSON value" (N counts from 0) in err. */
 int canary_json_parse_exact(const char *text, size_t len, cJSON **rootp, char *err, size_t errlen);
 
+/* canary_utf8_len: the length (2..4) of the well-formed UTF-8 sequence at s
+ * (at most avail bytes read), or 0 when there is none: ASCII, overlong
+ * forms, surrogates, code points above U+10FFFF, a truncated sequence. On a
+ * NUL-terminated string avail may be 4: a short sequence stops at the NUL,
+ * which is no continuation byte. */
+size_t canary_utf8_len(const unsigned char *s, size_t avail);
+
 /* canary_json_number: d as the shortest "%.Ng" (N 15..17) that reads back
  * as exactly d, into buf (size n); "null" for NaN and infinities, which
  * JSON cannot carry. cJSON's own printer accepts a 15-digit form within a

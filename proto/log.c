@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include "err.h"
+#include "jsonc.h"
 
 #include <inttypes.h>
 #include <locale.h>
@@ -27,6 +28,9 @@
 #define LOG_TS_LEN 40
 /* Room for any formatted number. */
 #define LOG_NUM_LEN 64
+/* The longest UTF-8 sequence; values are NUL-terminated, so a short one
+ * stops at the NUL (see canary_utf8_len). */
+#define LOG_UTF8_MAX 4
 
 struct canary_log_line {
 	enum canary_log_format format;
@@ -124,39 +128,6 @@ log_puts(struct canary_log_line *l, const char *s)
 	return log_put(l, s, strlen(s));
 }
 
-/* log_utf8_len: length of the well-formed UTF-8 sequence at s, or 0. */
-static size_t
-log_utf8_len(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	unsigned char lo = 0x80, hi = 0xBF;
-	size_t n, i;
-
-	if (c >= 0xC2 && c <= 0xDF) {
-		n = 2;
-	} else if (c >= 0xE0 && c <= 0xEF) {
-		n = 3;
-		lo = c == 0xE0 ? 0xA0 : 0x80;
-		hi = c == 0xED ? 0x9F : 0xBF;
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		n = 4;
-		lo = c == 0xF0 ? 0x90 : 0x80;
-		hi = c == 0xF4 ? 0x8F : 0xBF;
-	} else {
-		return 0;
-	}
-	/* s is NUL-terminated, so a short sequence stops at the NUL. */
-	if (s[1] < lo || s[1] > hi) {
-		return 0;
-	}
-	for (i = 2; i < n; i++) {
-		if (s[i] < 0x80 || s[i] > 0xBF) {
-			return 0;
-		}
-	}
-	return n;
-}
-
 /* log_text_needs_quotes: whether a text value must be quoted to read back
  * as one token (empty, spaces, '=', quotes, control or invalid bytes). */
 static int
@@ -173,7 +144,7 @@ log_text_needs_quotes(const char *v)
 			return 1;
 		}
 		if (*s >= 0x80) {
-			n = log_utf8_len(s);
+			n = canary_utf8_len(s, LOG_UTF8_MAX);
 			if (n == 0) {
 				return 1;
 			}
@@ -218,7 +189,7 @@ log_escape_unit(enum canary_log_format fmt, const unsigned char *s, char *out, s
 		return 1;
 	}
 	if (c >= 0x80) {
-		n = log_utf8_len(s);
+		n = canary_utf8_len(s, LOG_UTF8_MAX);
 		if (n == 0) {
 			/* Not UTF-8: JSON gets the replacement character, text
 			 * the byte's value. */

@@ -703,6 +703,34 @@ test_json_parse_exact(void **state)
 	assert_int_equal(canary_json_parse_exact("1 2", 3, &root, NULL, 0), CANARY_EPARSE);
 }
 
+/* canary_utf8_len, shared by the reader and the logger. */
+static void
+test_utf8_len(void **state)
+{
+	static const struct {
+		const char *s;
+		size_t avail, want;
+	} cases[] = {
+	    {"\xc3\xa9", 2, 2},         /* e-acute */
+	    {"\xe2\x82\xac", 3, 3},     /* euro sign */
+	    {"\xf0\x9f\x90\xa6", 4, 4}, /* U+1F426 */
+	    {"a", 4, 0},                /* ASCII is no sequence */
+	    {"\xc0\x80", 2, 0},         /* overlong NUL */
+	    {"\xe0\x80\xaf", 3, 0},     /* overlong '/' */
+	    {"\xed\xa0\x80", 3, 0},     /* a surrogate */
+	    {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+	    {"\xe2\x82\xac", 2, 0},     /* cut by avail */
+	    {"\xe2\x82", 4, 0},         /* cut by the NUL */
+	    {"\x80", 4, 0},             /* a lone continuation byte */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(canary_utf8_len((const unsigned char *)cases[i].s, cases[i].avail),
+		                 cases[i].want);
+	}
+}
+
 /* canary_json_number and canary_json_brief: exact numbers, cut text. */
 static void
 test_json_number_and_brief(void **state)
@@ -832,6 +860,7 @@ main(void)
 	    cmocka_unit_test(test_wrangler_config),
 	    cmocka_unit_test(test_json_parse_exact),
 	    cmocka_unit_test(test_json_number_and_brief),
+	    cmocka_unit_test(test_utf8_len),
 	    cmocka_unit_test(test_read_file),
 	};
 

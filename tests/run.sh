@@ -60,6 +60,8 @@ fi
 # ---- 5. fuzz smoke runs -----------------------------------------------------
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then
   log "build fuzz targets (clang, libFuzzer, ASan, UBSan)"
+  # Undefined behaviour is a finding, like a crash.
+  export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   CC=clang cmake -S . -B "$build-fuzz" -DCANARY_FUZZ=ON -DCANARY_TESTS=OFF >/dev/null
   cmake --build "$build-fuzz" -j2 --target fuzz_all fuzz_edge_multipart
   # Every fuzz_* executable of the build: proto's and the controller's under

@@ -298,7 +298,7 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 		api_fail(req, CANARY_EIO, err);
 		goto out;
 	}
-	api_ok(req, edge_state_version_json(edge_state_worker(a->st, script), v));
+	api_ok(req, edge_state_version_json(v));
 out:
 	cJSON_Delete(modules);
 	canary_jsonc_free(doc);
@@ -495,7 +495,7 @@ api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 		    only && w->n_versions > EDGE_DEPLOYABLE ? w->n_versions - EDGE_DEPLOYABLE : 0;
 
 		for (int i = w->n_versions - 1; items != NULL && i >= stop; i--) {
-			cJSON_AddItemToArray(items, edge_state_version_json(w, &w->versions[i]));
+			cJSON_AddItemToArray(items, edge_state_version_json(&w->versions[i]));
 		}
 		api_ok(req, o);
 	} else if (strcmp(segs[2], "versions") == 0) {
@@ -506,7 +506,7 @@ api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 			         "workers.api.error.version_not_found");
 			return;
 		}
-		api_ok(req, edge_state_version_json(w, v));
+		api_ok(req, edge_state_version_json(v));
 	} else if (n == 3) {
 		cJSON *o = cJSON_CreateObject();
 		cJSON *ds = cJSON_AddArrayToObject(o, "deployments");

@@ -686,7 +686,7 @@ edge_state_seed(struct edge_state *st, const char *middleware, const char *serve
 /* ---- Cloudflare's shapes ------------------------------------------------ */
 
 cJSON *
-edge_state_version_json(const struct edge_worker *w, const struct edge_version *v)
+edge_state_version_json(const struct edge_version *v)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON *meta, *res, *script, *rt, *limits;
@@ -756,7 +756,6 @@ edge_state_version_json(const struct edge_worker *w, const struct edge_version *
 		}
 	}
 	cJSON_AddNumberToObject(o, "startup_time_ms", 0);
-	(void)w;
 	return o;
 }
 

@@ -114,7 +114,7 @@ int edge_state_deploy(struct edge_state *st, const char *worker, const cJSON *bo
 
 /* JSON in Cloudflare's shapes. Each returns a new tree the caller owns, or
  * NULL when out of memory. */
-cJSON *edge_state_version_json(const struct edge_worker *w, const struct edge_version *v);
+cJSON *edge_state_version_json(const struct edge_version *v);
 cJSON *edge_state_deployment_json(const struct edge_deployment *d);
 cJSON *edge_state_service_json(const struct edge_worker *w);
 cJSON *edge_state_script_json(const struct edge_worker *w);

@@ -123,7 +123,7 @@ test_upload_rules(void **state)
 	    0);
 	assert_int_equal(m->n_versions, 2);
 	assert_int_equal(m->versions[1].number, 2);
-	j = edge_state_version_json(m, &m->versions[1]);
+	j = edge_state_version_json(&m->versions[1]);
 	assert_non_null(j);
 	assert_string_equal(cJSON_GetObjectItem(j, "id")->valuestring, id);
 	ann = cJSON_GetObjectItem(j, "annotations");

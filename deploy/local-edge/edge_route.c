@@ -304,7 +304,7 @@ edge_route_override(const char *header, const char *worker, char *out, size_t ou
 		}
 		if (klen == wlen && memcmp(key, worker, wlen) == 0) {
 			/* The last duplicate wins (RFC 8941 3.2). */
-			found = is_string && strlen(value) < outlen;
+			found = is_string && value[0] != '\0' && strlen(value) < outlen;
 			if (found) {
 				memcpy(out, value, strlen(value) + 1);
 			}

@@ -55,7 +55,7 @@ cJSON *edge_route_versions_json(const struct edge_split *split);
  * Cloudflare-Workers-Version-Overrides header. Copies the version id into
  * out (outlen bytes) and returns 1; returns 0 when the header is NULL, names
  * no such worker, is not a valid dictionary (then Cloudflare ignores it
- * whole), or the value does not fit. */
+ * whole), or the value is empty or does not fit. */
 int edge_route_override(const char *header, const char *worker, char *out, size_t outlen);
 
 /* edge_route_key_bucket: the bucket 0..99 a version key hashes to. */

@@ -127,6 +127,9 @@ test_override_parse(void **state)
 		                        "main-server", out, sizeof(out)),
 		    1);
 	}
+	/* An empty string names no version: no override. */
+	assert_int_equal(edge_route_override("main-server=\"\"", "main-server", out, sizeof(out)),
+	                 0);
 	/* A value that does not fit is not an override. */
 	assert_int_equal(
 	    edge_route_override("a=\"0123456789012345678901234567890123456789\"", "a", out, 8), 0);

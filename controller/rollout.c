@@ -32,11 +32,18 @@ rl_got(const cJSON *j, char *buf, size_t len)
 	if (j == NULL) {
 		snprintf(buf, len, "nothing");
 	} else if (cJSON_IsString(j)) {
-		size_t n = strlen(j->valuestring);
-		snprintf(buf, len, "\"%.*s%s\"", ROLLOUT_GOT_LEN, j->valuestring,
-		         n > ROLLOUT_GOT_LEN ? "..." : "");
+		size_t n = strlen(j->valuestring), cut = ROLLOUT_GOT_LEN;
+
+		/* Cut before a UTF-8 sequence, never inside one. */
+		if (n > cut) {
+			while (cut > 0 && ((unsigned char)j->valuestring[cut] & 0xc0) == 0x80) {
+				cut--;
+			}
+		}
+		snprintf(buf, len, "\"%.*s%s\"", (int)cut, j->valuestring, n > cut ? "..." : "");
 	} else if (cJSON_IsNumber(j)) {
-		snprintf(buf, len, "%.17g", j->valuedouble);
+		/* The shortest exact form: 1.1, not 1.1000000000000001. */
+		canary_json_number(j->valuedouble, buf, len);
 	} else if (cJSON_IsBool(j)) {
 		snprintf(buf, len, "%s", cJSON_IsTrue(j) ? "true" : "false");
 	} else if (cJSON_IsNull(j)) {

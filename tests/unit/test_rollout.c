@@ -445,6 +445,17 @@ static const struct test_bad test_bads[] = {
      "2 }",
      "gates.max_error_rate: expected a number 0..1, got 2",
      CANARY_ECONFIG},
+    {{.extra = "  , \"gates\": { \"max_error_rate\": 1.1 }"},
+     "1.1 }",
+     "gates.max_error_rate: expected a number 0..1, got 1.1",
+     CANARY_ECONFIG},
+    /* 47 ASCII bytes, then a 2-byte e-acute across the 48-byte quote:
+     * the quote stops before it, not in its middle. */
+    {{.name = "  \"name\": \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9zzzzz\","},
+     "\"aaaaaaaaaa",
+     "name: expected a name of letters, digits, '.', '_' and '-' (at most 63 bytes), got "
+     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"",
+     CANARY_ECONFIG},
     {{.extra = "  , \"gates\": { \"max_eror_rate\": 0.1 }"},
      "0.1 }",
      "gates.max_eror_rate: expected one of the keys max_error_rate,",

@@ -479,6 +479,101 @@ test_evq_order_and_thread(void **state)
 	event_base_free(t.base);
 }
 
+#define EVQ_PRODUCERS 4
+#define EVQ_EACH      1500
+
+struct evq_multi {
+	struct event_base *base;
+	struct canary_evq *q;
+	uint32_t next[EVQ_PRODUCERS]; /* expected sequence per producer */
+	int order_ok;
+	int total;
+	pthread_barrier_t start;
+};
+
+struct evq_producer_arg {
+	struct evq_multi *t;
+	uint32_t id;
+};
+
+static void
+evq_multi_cb(nng_msg *msg, void *arg)
+{
+	struct evq_multi *t = arg;
+	uint32_t id = 0, seq = 0;
+
+	if (nng_msg_trim_u32(msg, &id) != 0 || nng_msg_trim_u32(msg, &seq) != 0 ||
+	    id >= EVQ_PRODUCERS || seq != t->next[id]) {
+		t->order_ok = 0;
+	} else {
+		t->next[id]++;
+	}
+	nng_msg_free(msg);
+	if (++t->total == EVQ_PRODUCERS * EVQ_EACH) {
+		event_base_loopbreak(t->base);
+	}
+}
+
+/* Pushes in bursts with pauses, so the queue runs empty between them and
+ * every burst needs a fresh wake-up of the loop. */
+static void *
+evq_multi_producer(void *arg)
+{
+	struct evq_producer_arg *a = arg;
+
+	pthread_barrier_wait(&a->t->start);
+	for (uint32_t i = 0; i < EVQ_EACH; i++) {
+		nng_msg *m;
+		if (nng_msg_alloc(&m, 0) != 0 || nng_msg_append_u32(m, a->id) != 0 ||
+		    nng_msg_append_u32(m, i) != 0) {
+			return NULL;
+		}
+		canary_evq_push(a->t->q, m);
+		if (i % 100 == 99) {
+			nng_msleep(1);
+		}
+	}
+	return NULL;
+}
+
+/* Several nng threads at once: nothing is lost (a lost wake-up would leave
+ * messages waiting until the guard timer), each thread's messages arrive in
+ * its order, none dropped. */
+static void
+test_evq_many_producers(void **state)
+{
+	struct evq_multi t;
+	struct evq_producer_arg args[EVQ_PRODUCERS];
+	pthread_t thr[EVQ_PRODUCERS];
+	struct timeval tv = {.tv_sec = 20, .tv_usec = 0};
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	t.order_ok = 1;
+	t.base = event_base_new();
+	assert_non_null(t.base);
+	assert_int_equal(canary_evq_new(t.base, evq_multi_cb, &t, &t.q), 0);
+	assert_int_equal(pthread_barrier_init(&t.start, NULL, EVQ_PRODUCERS), 0);
+	struct event *guard = evtimer_new(t.base, guard_cb, t.base);
+	assert_int_equal(evtimer_add(guard, &tv), 0);
+	for (int i = 0; i < EVQ_PRODUCERS; i++) {
+		args[i].t = &t;
+		args[i].id = (uint32_t)i;
+		assert_int_equal(pthread_create(&thr[i], NULL, evq_multi_producer, &args[i]), 0);
+	}
+	assert_int_equal(event_base_dispatch(t.base), 0);
+	for (int i = 0; i < EVQ_PRODUCERS; i++) {
+		pthread_join(thr[i], NULL);
+	}
+	event_free(guard);
+	assert_int_equal(t.total, EVQ_PRODUCERS * EVQ_EACH);
+	assert_true(t.order_ok);
+	assert_int_equal(canary_evq_dropped(t.q), 0);
+	pthread_barrier_destroy(&t.start);
+	canary_evq_free(t.q);
+	event_base_free(t.base);
+}
+
 static void
 count_cb(nng_msg *msg, void *arg)
 {
@@ -523,6 +618,7 @@ main(void)
 	    cmocka_unit_test(test_dial_before_listener_reconnects),
 	    cmocka_unit_test(test_receive_cap),
 	    cmocka_unit_test(test_evq_order_and_thread),
+	    cmocka_unit_test(test_evq_many_producers),
 	    cmocka_unit_test(test_evq_cap_and_free),
 	};
 	if (evthread_use_pthreads() != 0) {

@@ -19,10 +19,11 @@
 
 #include "err.h"
 
-#define PLANE_BODY_MAX  512
-#define PLANE_N_WORKERS 2 /* index 0: middleware, 1: server */
-#define PLANE_MW        0
-#define PLANE_SRV       1
+#define PLANE_BODY_MAX       512
+#define PLANE_PREVIEW_COOKIE "__prerender_bypass" /* Next's draft-mode cookie */
+#define PLANE_N_WORKERS      2                    /* index 0: middleware, 1: server */
+#define PLANE_MW             0
+#define PLANE_SRV            1
 
 /* What a region sees of one worker: a copy of a deployment, with each
  * version's index into the worker's (append-only) version array and the
@@ -492,6 +493,20 @@ plane_pick_server(struct edge_plane *p, const struct plane_dep *srv, const struc
 	    edge_rng_next(p->rng));
 }
 
+/* plane_intercepts: whether OpenNext's cache interception may answer a
+ * request with these headers: not a server action (next-action), not an
+ * on-demand revalidation (x-prerender-revalidate), not in draft mode (the
+ * preview cookie). Those go to the server, which does not cache them. */
+static int
+plane_intercepts(struct evkeyvalq *in)
+{
+	const char *cookie = evhttp_find_header(in, "Cookie");
+
+	return evhttp_find_header(in, "next-action") == NULL &&
+	       evhttp_find_header(in, "x-prerender-revalidate") == NULL &&
+	       (cookie == NULL || strstr(cookie, PLANE_PREVIEW_COOKIE "=") == NULL);
+}
+
 /* plane_overrides: the Cloudflare-Workers-Version-Overrides field of in,
  * its lines joined with ", " into buf (one dictionary, RFC 9110 5.3); NULL
  * when absent, or longer than the edge reads (then it is ignored whole, like
@@ -583,7 +598,7 @@ plane_request(struct evhttp_request *req, void *arg)
 	}
 
 	/* 2. The cache, keyed by the build the middleware is pinned to. */
-	isr = plane_is_isr(p, path);
+	isr = plane_is_isr(p, path) && plane_intercepts(in);
 	if (isr && !mw->v[mi].faults.no_cache &&
 	    plane_from_cache(r, req, mw->v[mi].build, path, latency)) {
 		return;

@@ -4,7 +4,8 @@
  * Per request a region picks the middleware version (override, version key,
  * or the split), applies that version's faults, answers ISR paths from its
  * own cache keyed by (build id, path) when it can (HIT, or STALE past the
- * revalidate time, which refreshes the entry), and otherwise forwards to the
+ * revalidate time, which refreshes the entry; never for a server action,
+ * an on-demand revalidation or draft mode), and otherwise forwards to the
  * server worker with an override built from the middleware's
  * WORKER_VERSION_ID, applied only when that server version is deployed.
  * Every answer carries x-canary-middleware-version, x-canary-server-version

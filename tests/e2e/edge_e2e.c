@@ -590,6 +590,20 @@ test_isr_cache_per_region(void **state)
 	assert_string_equal(cache, "");
 	assert_int_equal(eh_get(we, "/isr", NULL, mw, srv, cache), 200);
 	assert_string_equal(cache, "HIT");
+	/* Server actions, on-demand revalidation and draft mode skip the cache
+	 * interception (OpenNext), even on a cached path. */
+	{
+		static const char *const skip[] = {"next-action: 7f3a", "x-prerender-revalidate: 1",
+		                                   "Cookie: a=b; __prerender_bypass=1"};
+
+		for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++) {
+			const char *hs[] = {skip[i], NULL};
+
+			assert_int_equal(eh_get(en, "/isr", hs, mw, srv, cache), 200);
+			assert_string_equal(cache, "");
+			assert_string_equal(srv, e.seed_server);
+		}
+	}
 	/* Paths not listed are never cached. */
 	assert_int_equal(eh_get(en, "/other", NULL, mw, srv, cache), 200);
 	assert_int_equal(eh_get(en, "/other", NULL, mw, srv, cache), 200);

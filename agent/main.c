@@ -135,6 +135,11 @@ probe_print_json(const struct agent_cli_probe *p, const struct canary_target_rep
 		snprintf(key, sizeof(key), "%d", t->statuses[i].status);
 		cJSON_AddNumberToObject(o, key, (double)t->statuses[i].count);
 	}
+	/* Answers whose status is outside 100..599 or found no room in the
+	 * table: counted, so the statuses add up to the responses. */
+	if (o != NULL && t->statuses_other > 0) {
+		cJSON_AddNumberToObject(o, "other", (double)t->statuses_other);
+	}
 	o = cJSON_AddObjectToObject(j, "errors");
 	for (int c = 0; o != NULL && c < CANARY_ERRCLASS_COUNT; c++) {
 		cJSON_AddNumberToObject(o, canary_errclass_name((enum canary_errclass)c),
@@ -208,6 +213,9 @@ probe_print_table(const struct agent_cli_probe *p, const struct canary_target_re
 	for (int i = 0; i < t->n_statuses; i++) {
 		printf(" %d: %llu", t->statuses[i].status,
 		       (unsigned long long)t->statuses[i].count);
+	}
+	if (t->statuses_other > 0) {
+		printf(" other: %llu", (unsigned long long)t->statuses_other);
 	}
 	printf("\nerrors      ");
 	for (int c = 0; c < CANARY_ERRCLASS_COUNT; c++) {

@@ -730,6 +730,23 @@ test_probe_exit_codes_and_json(void **state)
 	assert_int_equal(run_agent(version, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "unknown versions"));
 
+	/* A status outside 100..599 is shown as "other" and fails the probe. */
+	char odd[128];
+	snprintf(odd, sizeof(odd), "http://%s:%d/status999", HOST, e2e.http_port);
+	const char *oddstatus[] = {"probe", odd, "-n", "3", "--connect-to", ct, "--json", NULL};
+	assert_int_equal(run_agent(oddstatus, out, sizeof(out)), 1);
+	j = cJSON_Parse(out);
+	assert_non_null(j);
+	assert_int_equal(cJSON_GetObjectItem(j, "responses")->valuedouble, 3);
+	assert_int_equal(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(j, "statuses"), "other")->valuedouble, 3);
+	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "errors"), "http")->valuedouble,
+	                 3);
+	cJSON_Delete(j);
+	const char *oddtable[] = {"probe", odd, "-n", "2", "--connect-to", ct, NULL};
+	assert_int_equal(run_agent(oddtable, out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "other: 2"));
+
 	char refused[64];
 	snprintf(refused, sizeof(refused), "http://127.0.0.1:%d/ok", agent_test_free_port());
 	const char *conn[] = {"probe", refused, "-n", "2", "--json", NULL};

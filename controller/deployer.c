@@ -9,6 +9,25 @@
 #include <string.h>
 
 int
+deployer_worker_name_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0;
+
+	if (n == 0 || n > DEPLOYER_WORKER_NAME_MAX) {
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_')) {
+			return 0;
+		}
+	}
+	return 1;
+}
+
+int
 deployer_check_deployment(const struct deployment *dep, char *err, size_t errlen)
 {
 	int i, total = 0;

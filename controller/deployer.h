@@ -145,6 +145,7 @@ deployer_migration_tag(struct deployer *d, const struct deployer_worker *w, depl
 #define DEPLOYER_CMDLINE_LEN            256               /* the command quoted in an error */
 #define DEPLOYER_DEP_TEXT_LEN           96 /* "A@100% B@0%": two uuids and percentages */
 #define DEPLOYER_STDOUT_LINES           4  /* lines of stdout quoted when it cannot be read */
+#define DEPLOYER_WORKER_NAME_MAX        63 /* bytes of a worker name on the platform */
 #define DEPLOYER_API_BASE_DEFAULT       "https://api.cloudflare.com/client/v4"
 #define DEPLOYER_TOKEN_ENV_DEFAULT      "CLOUDFLARE_API_TOKEN"
 
@@ -230,6 +231,11 @@ deployer_is_uuid(const char *s)
 {
 	return canary_is_uuid(s);
 }
+
+/* deployer_worker_name_ok: 1 when s is a worker name both backends can
+ * use: 1..DEPLOYER_WORKER_NAME_MAX of [A-Za-z0-9_-]. It goes into API paths
+ * and is the key of the version override header, so nothing else may. */
+int deployer_worker_name_ok(const char *s);
 
 /* deployer_check_deployment: 0 when dep holds 1..CANARY_MAX_VERSIONS
  * distinct versions with uuid ids and percentages 0..100 totalling 100;

@@ -14,7 +14,7 @@
 #include "jsonc.h"
 
 #define API_URL_MAX      2048
-#define API_NAME_MAX     63  /* worker names on the platform */
+#define API_NAME_MAX     DEPLOYER_WORKER_NAME_MAX
 #define API_QUOTE_MAX    160 /* bytes of one API error message quoted */
 #define API_QUOTE_ERRORS 3   /* API errors quoted in one message */
 #define API_AUTH_PREFIX  "Authorization: Bearer "
@@ -417,7 +417,7 @@ api_check_worker(struct api *a, const struct deployer_worker *w, deployer_cb cb)
 	if (cb == NULL) {
 		return canary_errf(a->d.err, sizeof(a->d.err), CANARY_EINVAL, "api: no callback");
 	}
-	if (w == NULL || !api_name_ok(w->name, API_NAME_MAX)) {
+	if (w == NULL || !deployer_worker_name_ok(w->name)) {
 		return canary_errf(a->d.err, sizeof(a->d.err), CANARY_EINVAL,
 		                   "api: worker name \"%.64s\": expected 1 to %d of [A-Za-z0-9_-]",
 		                   w != NULL && w->name != NULL ? w->name : "", API_NAME_MAX);
@@ -808,7 +808,7 @@ api_copy_modset(struct api_modset *dst, const struct deployer_api_modules *src, 
 	struct stat st;
 	int i;
 
-	if (src->worker == NULL || !api_name_ok(src->worker, API_NAME_MAX)) {
+	if (!deployer_worker_name_ok(src->worker)) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "api deployer: upload_modules: a worker name is missing or bad");
 	}

@@ -438,6 +438,15 @@ rl_wrangler(const char *file, struct rollout_worker *w, char *err, size_t errlen
 	        0) {
 		goto out;
 	}
+	/* The name goes into API paths and the version override header. */
+	if (!deployer_worker_name_ok(w->name)) {
+		char what[96];
+
+		snprintf(what, sizeof(what), "a worker name of 1..%d letters, digits, '_' and '-'",
+		         DEPLOYER_WORKER_NAME_MAX);
+		rv = rl_expected(&c, cJSON_GetObjectItemCaseSensitive(root, "name"), "name", what);
+		goto out;
+	}
 	if ((j = cJSON_GetObjectItemCaseSensitive(root, "vars")) != NULL) {
 		if ((rv = rl_object(&c, j, "vars")) != 0) {
 			goto out;

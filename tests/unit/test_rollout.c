@@ -619,6 +619,20 @@ test_file_errors(void **state)
 	         CANARY_FIXTURES "/wrangler/bad-name.jsonc", line, col);
 	assert_string_equal(err, want);
 	assert_null(r);
+
+	/* A worker name that could not go into an API path or a header. */
+	d.workers = "  \"workers\": { \"server\": { \"config\": \"@X@/bad-worker-name.jsonc\" }, "
+	            "\"middleware\": { \"config\": \"@W@/middleware.jsonc\" } },";
+	path = test_write(test_doc_text(&d, text, sizeof(text)));
+	assert_int_equal(rollout_load(path, &r, err, sizeof(err)), CANARY_ECONFIG);
+	test_where(CANARY_FIXTURES "/wrangler/bad-worker-name.jsonc", "\"main server\"", &line,
+	           &col);
+	snprintf(want, sizeof(want),
+	         "%s:%d:%d: name: expected a worker name of 1..63 letters, digits, '_' and '-', "
+	         "got \"main server\"",
+	         CANARY_FIXTURES "/wrangler/bad-worker-name.jsonc", line, col);
+	assert_string_equal(err, want);
+	assert_null(r);
 }
 
 static void

@@ -6,7 +6,8 @@
  * the controller.
  *
  * The input is a sequence of responses, each: a flags byte (status from
- * fuzz_statuses by its low 3 bits, 0 meaning no HTTP response; bit 3
+ * fuzz_statuses by its low 3 bits, 0 meaning no HTTP response, 999 one
+ * outside HTTP's range that a server can still send; bit 3
  * overridden; bit 4 warming; bits 5-6 version key -1..2), an error-class
  * byte, then five NUL-terminated strings (transfer error, middleware
  * header, server header, cache header, body); a string that starts with
@@ -42,7 +43,7 @@
 #define FUZZ_N_STRINGS    5
 #define FUZZ_LATENCY_STEP 997 /* us per error-class byte unit: spreads latencies */
 
-static const int fuzz_statuses[8] = {0, 200, 200, 304, 404, 500, 503, 200};
+static const int fuzz_statuses[8] = {0, 200, 200, 304, 404, 500, 503, 999};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -580,7 +580,6 @@ rl_deployer(struct rl *c, const cJSON *root, struct rollout *r)
 	static const char *const api_keys[] = {
 	    "kind",           "base_url",       "account_id", "token_env",
 	    "upload_command", "upload_modules", "timeout_s",  NULL};
-	static const char *const http[] = {"http://", "https://", NULL};
 	struct rollout_deployer *d = &r->deployer;
 	const cJSON *j, *kind, *mods;
 	char kindname[16], p[ROLLOUT_FIELD_PATH_LEN], pi[ROLLOUT_FIELD_PATH_LEN];
@@ -617,9 +616,10 @@ rl_deployer(struct rl *c, const cJSON *root, struct rollout *r)
 		                 sizeof(d->token_env))) != 0) {
 			return rv;
 		}
-		if (!rl_url_scheme(d->base_url, http)) {
+		if (!canary_is_url(d->base_url)) {
 			return rl_expected(c, cJSON_GetObjectItemCaseSensitive(j, "base_url"),
-			                   "deployer.base_url", "an http:// or https:// URL");
+			                   "deployer.base_url",
+			                   "an http:// or https:// URL with a host and no spaces");
 		}
 		if ((mods = cJSON_GetObjectItemCaseSensitive(j, "upload_modules")) != NULL) {
 			static const char *const mod_keys[] = {"server", "middleware", NULL};
@@ -715,7 +715,6 @@ rl_target(struct rl *c, const cJSON *e, const char *p, struct canary_target *t)
 	static const char *const keys[] = {"id",       "url",        "method",
 	                                   "requests", "timeout_ms", "expect_status",
 	                                   "cache",    "body_match", NULL};
-	static const char *const http[] = {"http://", "https://", NULL};
 	char q[ROLLOUT_FIELD_PATH_LEN], qi[ROLLOUT_FIELD_PATH_LEN];
 	const cJSON *j, *s;
 	int rv, n = 0, i = 0, v;
@@ -732,10 +731,12 @@ rl_target(struct rl *c, const cJSON *e, const char *p, struct canary_target *t)
 	    (rv = rl_str(c, e, p, "url", 1, t->url, sizeof(t->url))) != 0) {
 		return rv;
 	}
-	if (!rl_url_scheme(t->url, http)) {
+	/* What the probe will carry: refused here, with its position, rather
+	 * than when the first probe is encoded. */
+	if (!canary_is_url(t->url)) {
 		rl_path(q, sizeof(q), p, "url");
 		return rl_expected(c, cJSON_GetObjectItemCaseSensitive(e, "url"), q,
-		                   "an http:// or https:// URL");
+		                   "an http:// or https:// URL with a host and no spaces");
 	}
 	if ((j = cJSON_GetObjectItemCaseSensitive(e, "method")) != NULL) {
 		rl_path(q, sizeof(q), p, "method");

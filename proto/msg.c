@@ -310,11 +310,14 @@ msg_is_token(const char *s)
 	return 1;
 }
 
-static int
-msg_is_url(const char *s)
+int
+canary_is_url(const char *s)
 {
 	const char *rest;
 
+	if (s == NULL) {
+		return 0;
+	}
 	if (strncmp(s, "http://", 7) == 0) {
 		rest = s + 7;
 	} else if (strncmp(s, "https://", 8) == 0) {
@@ -357,8 +360,8 @@ msg_str_problem(const char *s, enum msg_str_kind kind)
 	case MSG_STR_UUID:
 		return canary_is_uuid(s) ? NULL : "a UUID (8-4-4-4-12 hex digits)";
 	case MSG_STR_URL:
-		return msg_is_url(s) ? NULL
-		                     : "an http:// or https:// URL with a host and no spaces";
+		return canary_is_url(s) ? NULL
+		                        : "an http:// or https:// URL with a host and no spaces";
 	case MSG_STR_HEADER:
 		return msg_is_token(s) ? NULL : "an HTTP header name";
 	}

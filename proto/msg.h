@@ -138,6 +138,11 @@ int canary_cache_kind_from_name(const char *s, enum canary_cache_kind *out);
 /* canary_is_uuid: s is 8-4-4-4-12 hex digits. NULL is not. */
 int canary_is_uuid(const char *s);
 
+/* canary_is_url: s is what a probe target's url must be: http:// or
+ * https://, then a host (not "/", "?" or "#" at once), and no spaces or
+ * control characters anywhere. NULL is not. */
+int canary_is_url(const char *s);
+
 struct canary_target {
 	char id[CANARY_ID_LEN];   /* unique within the probe */
 	char url[CANARY_URL_LEN]; /* http:// or https:// */

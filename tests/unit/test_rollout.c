@@ -388,7 +388,21 @@ static const struct test_bad test_bads[] = {
      CANARY_ECONFIG},
     {{.probes = "  \"probes\": { \"targets\": [ { \"id\": \"home\", \"url\": \"ftp://x/\" } ] },"},
      "\"ftp",
-     "probes.targets[0].url: expected an http:// or https:// URL, got \"ftp://x/\"",
+     "probes.targets[0].url: expected an http:// or https:// URL with a host and no spaces, "
+     "got \"ftp://x/\"",
+     CANARY_ECONFIG},
+    /* Refused at load, not when the first probe is encoded. */
+    {{.probes = "  \"probes\": { \"targets\": [ { \"id\": \"home\", \"url\": \"https://x/a b\" } "
+                "] },"},
+     "\"https",
+     "probes.targets[0].url: expected an http:// or https:// URL with a host and no spaces, "
+     "got \"https://x/a b\"",
+     CANARY_ECONFIG},
+    {{.probes = "  \"probes\": { \"targets\": [ { \"id\": \"home\", \"url\": \"https:///x\" } ] "
+                "},"},
+     "\"https",
+     "probes.targets[0].url: expected an http:// or https:// URL with a host and no spaces, "
+     "got \"https:///x\"",
      CANARY_ECONFIG},
     {{.probes = "  \"probes\": { \"targets\": [ { \"id\": \"h\", \"url\": \"http://x/\", "
                 "\"expect_status\": [200, 700] } ] },"},
@@ -521,7 +535,8 @@ static const struct test_bad test_bads[] = {
      CANARY_ECONFIG},
     {{.extra = "  , \"deployer\": { \"kind\": \"api\", \"base_url\": \"ftp://x\" }"},
      "\"ftp://x\"",
-     "deployer.base_url: expected an http:// or https:// URL, got \"ftp://x\"",
+     "deployer.base_url: expected an http:// or https:// URL with a host and no spaces, got "
+     "\"ftp://x\"",
      CANARY_ECONFIG},
     {{.extra = "  , \"deployer\": { \"kind\": \"api\", \"upload_modules\": { \"server\": "
                "[\"s.js\"] } }"},

@@ -993,7 +993,8 @@ rl_agents(struct rl *c, const cJSON *root, struct rollout *r)
 	    (rv = rl_links(c, j, "listen", a->listen, &a->n_listen, &tls)) != 0 ||
 	    (rv = rl_links(c, j, "dial", a->dial, &a->n_dial, &tls)) != 0 ||
 	    (rv = rl_bool(c, j, "agents", "insecure", &a->insecure)) != 0 ||
-	    (rv = rl_int(c, j, "agents", "round_timeout_s", 1, ROLLOUT_MAX_SECONDS,
+	    /* It travels as the probe's deadline_ms. */
+	    (rv = rl_int(c, j, "agents", "round_timeout_s", 1, CANARY_MAX_DEADLINE_MS / 1000,
 	                 &a->round_timeout_s)) != 0) {
 		return rv;
 	}

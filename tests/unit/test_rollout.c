@@ -391,7 +391,13 @@ static const struct test_bad test_bads[] = {
      "probes.targets[0].url: expected an http:// or https:// URL with a host and no spaces, "
      "got \"ftp://x/\"",
      CANARY_ECONFIG},
-    /* Refused at load, not when the first probe is encoded. */
+    /* Refused at load, not when the first probe is encoded (its
+     * deadline_ms is at most an hour). */
+    {{.agents = "  \"agents\": { \"listen\": [\"tcp://127.0.0.1:0\"], \"insecure\": true, "
+                "\"round_timeout_s\": 3601 }"},
+     "3601",
+     "agents.round_timeout_s: expected an integer 1..3600, got 3601",
+     CANARY_ECONFIG},
     {{.probes = "  \"probes\": { \"targets\": [ { \"id\": \"home\", \"url\": \"https://x/a b\" } "
                 "] },"},
      "\"https",

@@ -768,6 +768,16 @@ rl_target(struct rl *c, const cJSON *e, const char *p, struct canary_target *t)
 			    s->valuedouble < 100 || s->valuedouble > 599) {
 				return rl_expected(c, s, qi, "an HTTP status 100..599");
 			}
+			/* The probe carries distinct statuses. */
+			for (int k = 0; k < i; k++) {
+				if (t->expect_status[k] == (int)s->valuedouble) {
+					return rl_fail(
+					    c, s, qi,
+					    "expected a status not listed before, got %d "
+					    "(also %s[%d])",
+					    t->expect_status[k], q, k);
+				}
+			}
 			t->expect_status[i++] = (int)s->valuedouble;
 		}
 		t->n_expect_status = n;

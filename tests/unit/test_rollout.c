@@ -391,6 +391,12 @@ static const struct test_bad test_bads[] = {
      "probes.targets[0].url: expected an http:// or https:// URL with a host and no spaces, "
      "got \"ftp://x/\"",
      CANARY_ECONFIG},
+    {{.probes = "  \"probes\": { \"targets\": [ { \"id\": \"h\", \"url\": \"http://x/\", "
+                "\"expect_status\": [200, 304, 200] } ] },"},
+     "200] ",
+     "probes.targets[0].expect_status[2]: expected a status not listed before, got 200 (also "
+     "probes.targets[0].expect_status[0])",
+     CANARY_ECONFIG},
     /* Refused at load, not when the first probe is encoded (its
      * deadline_ms is at most an hour). */
     {{.agents = "  \"agents\": { \"listen\": [\"tcp://127.0.0.1:0\"], \"insecure\": true, "

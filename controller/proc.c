@@ -380,6 +380,12 @@ proc_start(struct event_base *base, const struct proc_opts *opts, proc_cb cb, vo
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "spawn: %s: negative timeout or grace", opts->argv[0]);
 	}
+	/* The buffer arithmetic (cap + 1, doubling) must not wrap. */
+	if (opts->max_output > PROC_MAX_OUTPUT_CEILING) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "spawn: %s: max_output %zu over the %d-byte ceiling",
+		                   opts->argv[0], opts->max_output, PROC_MAX_OUTPUT_CEILING);
+	}
 	rv = proc_build_env(opts->env, &envp, err, errlen);
 	if (rv != 0) {
 		goto out;

@@ -31,10 +31,11 @@
 
 #include <event2/event.h>
 
-#define PROC_MAX_OUTPUT_DEFAULT (1024 * 1024) /* bytes kept per stream */
-#define PROC_KILL_GRACE_MS      2000          /* SIGTERM -> SIGKILL */
-#define PROC_DRAIN_MS           1000          /* pipes still open after the reap */
-#define PROC_POLL_MS            20            /* waitpid poll when there is no pidfd */
+#define PROC_MAX_OUTPUT_DEFAULT (1024 * 1024)       /* bytes kept per stream */
+#define PROC_MAX_OUTPUT_CEILING (256 * 1024 * 1024) /* the largest max_output taken */
+#define PROC_KILL_GRACE_MS      2000                /* SIGTERM -> SIGKILL */
+#define PROC_DRAIN_MS           1000                /* pipes still open after the reap */
+#define PROC_POLL_MS            20                  /* waitpid poll when there is no pidfd */
 #define PROC_READ_CHUNK         16384
 #define PROC_MAX_ARGS           256
 #define PROC_MAX_ENV            4096 /* entries in environ plus the extra ones */
@@ -49,7 +50,8 @@ struct proc_opts {
 	const char *cwd;   /* working directory of the child; NULL: ours */
 	int timeout_ms;    /* 0: no timeout */
 	int kill_grace_ms; /* 0: PROC_KILL_GRACE_MS */
-	size_t max_output; /* per stream; 0: PROC_MAX_OUTPUT_DEFAULT */
+	size_t max_output; /* per stream; 0: PROC_MAX_OUTPUT_DEFAULT; at most
+	                    * PROC_MAX_OUTPUT_CEILING */
 };
 
 struct proc_result {

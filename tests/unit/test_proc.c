@@ -340,6 +340,11 @@ test_not_found_and_bad_args(void **state)
 	o.cwd = "/no/such/dir/canary";
 	assert_int_equal(proc_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_ESPAWN);
 	assert_non_null(strstr(err, "/no/such/dir/canary"));
+	/* A cap the buffer arithmetic cannot hold is refused, not wrapped. */
+	o.cwd = NULL;
+	o.max_output = SIZE_MAX;
+	assert_int_equal(proc_start(base, &o, on_done, &r, NULL, err, sizeof(err)), CANARY_EINVAL);
+	assert_non_null(strstr(err, "max_output"));
 	assert_int_equal(r.done, 0);
 	event_base_free(base);
 }

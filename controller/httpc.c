@@ -615,9 +615,10 @@ httpc_start(struct httpc *h, const struct httpc_request *req, httpc_cb cb, void 
 		    req != NULL && req->method != NULL ? req->method : "(none)",
 		    req != NULL && req->url != NULL ? req->url : "(none)");
 	}
+	/* max_body beyond the ceiling would wrap max_body + 1 in the sizing. */
 	if (req->timeout_ms < 0 || req->max_attempts < 0 ||
-	    req->max_attempts > HTTPC_ATTEMPTS_MAX || req->backoff_ms < 0 || req->n_parts < 0 ||
-	    req->n_parts > HTTPC_MAX_PARTS ||
+	    req->max_body > HTTPC_BODY_MAX_CEILING || req->max_attempts > HTTPC_ATTEMPTS_MAX ||
+	    req->backoff_ms < 0 || req->n_parts < 0 || req->n_parts > HTTPC_MAX_PARTS ||
 	    (req->n_parts > 0 && (req->parts == NULL || req->body != NULL))) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "%s %s: bad limits, or both a body and parts", req->method,

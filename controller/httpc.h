@@ -40,6 +40,7 @@
 #define HTTPC_TIMEOUT_MS_DEFAULT 30000 /* one attempt, connect to last byte */
 #define HTTPC_CONNECT_TIMEOUT_MS 10000
 #define HTTPC_BODY_MAX_DEFAULT   (4 * 1024 * 1024)
+#define HTTPC_BODY_MAX_CEILING   (256 * 1024 * 1024) /* the largest max_body taken */
 #define HTTPC_ATTEMPTS_DEFAULT   4
 #define HTTPC_ATTEMPTS_MAX       10
 #define HTTPC_BACKOFF_MS_DEFAULT 500
@@ -77,7 +78,7 @@ struct httpc_request {
 	const struct httpc_part *parts; /* multipart body instead of body; copied */
 	int n_parts;
 	int timeout_ms;   /* per attempt; 0: HTTPC_TIMEOUT_MS_DEFAULT */
-	size_t max_body;  /* response body cap; 0: HTTPC_BODY_MAX_DEFAULT */
+	size_t max_body;  /* response body cap; 0: HTTPC_BODY_MAX_DEFAULT; <= _CEILING */
 	int max_attempts; /* 0: HTTPC_ATTEMPTS_DEFAULT; at most HTTPC_ATTEMPTS_MAX */
 	int backoff_ms;   /* first retry delay, doubled each time; 0: default */
 	enum httpc_retry retry;

@@ -838,6 +838,38 @@ test_api_env(void **state)
 }
 
 static void
+on_httpc_never(const struct httpc_response *res, void *arg)
+{
+	(void)res;
+	(*(int *)arg)++;
+}
+
+/* httpc refuses a response cap its buffer sizing could not hold. */
+static void
+test_httpc_body_cap_ceiling(void **state)
+{
+	struct event_base *base = event_base_new();
+	struct httpc *h = NULL;
+	struct httpc_request req;
+	char err[CANARY_ERRLEN];
+	int calls = 0;
+
+	(void)state;
+	assert_non_null(base);
+	assert_int_equal(httpc_new(base, &h, err, sizeof(err)), 0);
+	memset(&req, 0, sizeof(req));
+	req.method = "GET";
+	req.url = "http://127.0.0.1:9/";
+	req.max_body = SIZE_MAX;
+	assert_int_equal(httpc_start(h, &req, on_httpc_never, &calls, NULL, err, sizeof(err)),
+	                 CANARY_EINVAL);
+	assert_non_null(strstr(err, "bad limits"));
+	httpc_free(h);
+	event_base_free(base);
+	assert_int_equal(calls, 0);
+}
+
+static void
 test_retry_after_parse(void **state)
 {
 	(void)state;
@@ -873,6 +905,7 @@ main(void)
 	    cmocka_unit_test(test_free_from_callback),
 	    cmocka_unit_test(test_api_env),
 	    cmocka_unit_test(test_retry_after_parse),
+	    cmocka_unit_test(test_httpc_body_cap_ceiling),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

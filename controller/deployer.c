@@ -9,11 +9,11 @@
 #include <string.h>
 
 int
-deployer_worker_name_ok(const char *s)
+deployer_name_ok(const char *s, size_t max)
 {
 	size_t n = s != NULL ? strlen(s) : 0;
 
-	if (n == 0 || n > DEPLOYER_WORKER_NAME_MAX) {
+	if (n == 0 || n > max) {
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {

@@ -232,10 +232,11 @@ deployer_is_uuid(const char *s)
 	return canary_is_uuid(s);
 }
 
-/* deployer_worker_name_ok: 1 when s is a worker name both backends can
- * use: 1..DEPLOYER_WORKER_NAME_MAX of [A-Za-z0-9_-]. It goes into API paths
- * and is the key of the version override header, so nothing else may. */
-int deployer_worker_name_ok(const char *s);
+/* deployer_name_ok: 1 when s is 1..max of [A-Za-z0-9_-]: what a worker
+ * name (max DEPLOYER_WORKER_NAME_MAX) or an account id must be. Both go
+ * into API paths, and a worker name is the key of the version override
+ * header, so nothing else may. */
+int deployer_name_ok(const char *s, size_t max);
 
 /* deployer_check_deployment: 0 when dep holds 1..CANARY_MAX_VERSIONS
  * distinct versions with uuid ids and percentages 0..100 totalling 100;

@@ -136,29 +136,6 @@ api_op_new(struct api *a, enum api_kind kind, const char *worker, deployer_cb cb
 	return op;
 }
 
-static int
-api_name_ok(const char *s, size_t max)
-{
-	size_t n;
-
-	if (s == NULL) {
-		return 0;
-	}
-	n = strlen(s);
-	if (n == 0 || n > max) {
-		return 0;
-	}
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_')) {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* api_quote: copies at most API_QUOTE_MAX bytes of s into dst, control
  * characters as spaces: API text goes into one-line messages. */
 static void
@@ -417,7 +394,7 @@ api_check_worker(struct api *a, const struct deployer_worker *w, deployer_cb cb)
 	if (cb == NULL) {
 		return canary_errf(a->d.err, sizeof(a->d.err), CANARY_EINVAL, "api: no callback");
 	}
-	if (w == NULL || !deployer_worker_name_ok(w->name)) {
+	if (w == NULL || !deployer_name_ok(w->name, API_NAME_MAX)) {
 		return canary_errf(a->d.err, sizeof(a->d.err), CANARY_EINVAL,
 		                   "api: worker name \"%.64s\": expected 1 to %d of [A-Za-z0-9_-]",
 		                   w != NULL && w->name != NULL ? w->name : "", API_NAME_MAX);
@@ -808,7 +785,7 @@ api_copy_modset(struct api_modset *dst, const struct deployer_api_modules *src, 
 	struct stat st;
 	int i;
 
-	if (!deployer_worker_name_ok(src->worker)) {
+	if (!deployer_name_ok(src->worker, API_NAME_MAX)) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "api deployer: upload_modules: a worker name is missing or bad");
 	}
@@ -911,7 +888,7 @@ deployer_api_new(struct event_base *base, const char *base_url, const char *acco
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "api deployer: base_url: expected an http:// or https:// URL");
 	}
-	if (!api_name_ok(account_id, CANARY_ID_LEN - 1)) {
+	if (!deployer_name_ok(account_id, CANARY_ID_LEN - 1)) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
 		                   "api deployer: account_id: expected 1 to %d of [A-Za-z0-9_-]",
 		                   CANARY_ID_LEN - 1);

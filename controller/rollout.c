@@ -439,7 +439,7 @@ rl_wrangler(const char *file, struct rollout_worker *w, char *err, size_t errlen
 		goto out;
 	}
 	/* The name goes into API paths and the version override header. */
-	if (!deployer_worker_name_ok(w->name)) {
+	if (!deployer_name_ok(w->name, DEPLOYER_WORKER_NAME_MAX)) {
 		char what[96];
 
 		snprintf(what, sizeof(what), "a worker name of 1..%d letters, digits, '_' and '-'",

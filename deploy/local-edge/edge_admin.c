@@ -10,6 +10,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "err.h"
+#include "jsonc.h"
 #include "log.h"
 
 static void
@@ -144,8 +145,10 @@ admin_api_faults(struct evhttp_request *req, struct edge_api_faults *faults)
 		admin_error(req, 405, "method not allowed: use GET or POST");
 		return;
 	}
-	body = cJSON_ParseWithLength((const char *)evbuffer_pullup(in, -1), len);
-	if (!cJSON_IsObject(body)) {
+	if (len == 0 ||
+	    canary_json_parse_exact((const char *)evbuffer_pullup(in, -1), len, &body, err,
+	                            sizeof(err)) != 0 ||
+	    !cJSON_IsObject(body)) {
 		admin_error(req, HTTP_BADREQUEST,
 		            "body: expected {\"status\":N,\"count\":N,\"retry_after_s\":N}");
 		goto out;

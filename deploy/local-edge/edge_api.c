@@ -167,25 +167,34 @@ api_body(struct evhttp_request *req, size_t *len)
 	return (const char *)p;
 }
 
+/* api_json: text[0..len) as the JSON document `what` ("body", "metadata").
+ * Cloudflare takes strict JSON only, so comments, trailing commas or data
+ * after the value are refused (400) here too; the depth is capped at
+ * EDGE_JSON_MAX_DEPTH. */
 static int
-api_parse_json(struct evhttp_request *req, struct canary_jsonc **doc, char *err, size_t errlen)
+api_json(const char *text, size_t len, const char *what, struct canary_jsonc **doc, char *err,
+         size_t errlen)
 {
-	size_t len;
-	const char *body = api_body(req, &len);
 	char inner[CANARY_ERRLEN];
+	cJSON *strict = NULL;
 	int rv;
 
-	if (body == NULL) {
-		return canary_errf(err, errlen, CANARY_ENOMEM, "out of memory");
-	}
 	if (len == 0) {
-		return canary_errf(err, errlen, CANARY_EPARSE,
-		                   "body: expected JSON, found nothing");
+		return canary_errf(err, errlen, CANARY_EPARSE, "%s: expected JSON, found nothing",
+		                   what);
 	}
-	rv = canary_jsonc_parse(body, len, EDGE_JSON_MAX_DEPTH, doc, inner, sizeof(inner));
+	/* The JSONC reader first, for its line:column errors and depth cap; then
+	 * what it tolerates beyond JSON is refused. */
+	rv = canary_jsonc_parse(text, len, EDGE_JSON_MAX_DEPTH, doc, inner, sizeof(inner));
+	if (rv == 0 &&
+	    (rv = canary_json_parse_exact(text, len, &strict, inner, sizeof(inner))) != 0) {
+		canary_jsonc_free(*doc);
+		*doc = NULL;
+	}
+	cJSON_Delete(strict);
 	if (rv != 0) {
 		return canary_errf(err, errlen, rv == CANARY_ENOMEM ? rv : CANARY_EPARSE,
-		                   "body: malformed JSON at %s", inner);
+		                   "%s: malformed JSON at %s", what, inner);
 	}
 	return 0;
 }
@@ -194,7 +203,7 @@ static void
 api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 {
 	char boundary[EDGE_MULTIPART_MAX_BOUNDARY + 1];
-	char err[CANARY_ERRLEN], inner[CANARY_ERRLEN];
+	char err[CANARY_ERRLEN];
 	char id[EDGE_UUID_LEN];
 	struct edge_part *parts = NULL;
 	struct canary_jsonc *doc = NULL;
@@ -230,11 +239,9 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 		api_fail(req, CANARY_EINVAL, "multipart: expected a part named \"metadata\"");
 		goto out;
 	}
-	rv = canary_jsonc_parse(meta->data, meta->len, EDGE_JSON_MAX_DEPTH, &doc, inner,
-	                        sizeof(inner));
+	rv = api_json(meta->data, meta->len, "metadata", &doc, err, sizeof(err));
 	if (rv != 0) {
-		canary_errf(err, sizeof(err), rv, "metadata: malformed JSON at %s", inner);
-		api_fail(req, rv == CANARY_ENOMEM ? rv : CANARY_EINVAL, err);
+		api_fail(req, rv, err);
 		goto out;
 	}
 	if (n - 1 > EDGE_MAX_MODULES) {
@@ -313,9 +320,13 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 	struct canary_jsonc *doc = NULL;
 	const struct edge_deployment *d;
 	struct edge_stamp stamp;
+	const char *body;
+	size_t len;
 	int rv;
 
-	rv = api_parse_json(req, &doc, err, sizeof(err));
+	body = api_body(req, &len);
+	rv = body != NULL ? api_json(body, len, "body", &doc, err, sizeof(err))
+	                  : canary_errf(err, sizeof(err), CANARY_ENOMEM, "out of memory");
 	if (rv != 0) {
 		api_fail(req, rv, err);
 		goto out;

@@ -169,6 +169,8 @@ test_api_rules_and_rejections(void **state)
 	assert_int_equal(eh_upload(&e, MW, "[]", m1), 0);
 	expect_error(&e, "POST", ACCT "/scripts/middleware/deployments", "application/json",
 	             "{\"versions\":[", 400, 10001, "malformed JSON at 1:");
+	expect_error(&e, "POST", ACCT "/scripts/middleware/deployments", "application/json",
+	             "{\"versions\":[] // JSONC, not JSON\n}", 400, 10001, "malformed JSON");
 	expect_error(&e, "POST", ACCT "/scripts/middleware/deployments", "application/json", "",
 	             400, 10001, NULL);
 	snprintf(body, sizeof(body),
@@ -258,6 +260,11 @@ test_api_rules_and_rejections(void **state)
 		             "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n"
 		             "{\"main_module\":\"index.js\"}\r\n--XyZ--",
 		             400, 10001, "main_module");
+		/* Cloudflare takes strict JSON: no comments, no trailing commas. */
+		expect_error(&e, "POST", ACCT "/scripts/middleware/versions", ct,
+		             "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n"
+		             "{\"bindings\":[],}\r\n--XyZ--",
+		             400, 10001, "metadata: malformed JSON");
 		expect_error(&e, "POST", ACCT "/scripts/middleware/versions", ct,
 		             "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n"
 		             "{\"bindings\":[{\"name\":\"CANARY_EDGE_ERROR_RATE\",\"type\":"
@@ -307,12 +314,13 @@ test_api_rules_and_rejections(void **state)
 	{
 		static const char *const bodies[] = {
 		    "{\"status\":99,\"count\":1}", "{\"count\":1}", "[1]",
+		    "{\"status\":503,\"count\":1}garbage",
 		    "{\"status\":429,\"count\":2,\"retry_after_s\":3}"};
 
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 5; i++) {
 			cJSON_Delete(eh_api(&e, "POST", "/__edge/api-faults", "application/json",
 			                    bodies[i], strlen(bodies[i]), &st));
-			assert_int_equal(st, i < 3 ? 400 : 200);
+			assert_int_equal(st, i < 4 ? 400 : 200);
 		}
 	}
 	snprintf(url, sizeof(url), "%s" ACCT "/services/middleware", e.api);

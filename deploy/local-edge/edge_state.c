@@ -1081,6 +1081,7 @@ edge_state_save(const struct edge_state *st, const char *path, char *err, size_t
 	char *text = NULL;
 	int fd = -1;
 	int dfd = -1;
+	int created = 0;
 	int rv = 0;
 	size_t len, off = 0;
 
@@ -1099,6 +1100,7 @@ edge_state_save(const struct edge_state *st, const char *path, char *err, size_t
 		rv = canary_errf(err, errlen, CANARY_EIO, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
+	created = 1;
 	while (off < len) {
 		ssize_t n = write(fd, text + off, len - off);
 
@@ -1137,7 +1139,9 @@ edge_state_save(const struct edge_state *st, const char *path, char *err, size_t
 out:
 	if (fd >= 0) {
 		close(fd);
-		unlink(tmp);
+	}
+	if (rv != 0 && created) {
+		unlink(tmp); /* the old file, if any, is left as it was */
 	}
 	free(text);
 	cJSON_Delete(root);

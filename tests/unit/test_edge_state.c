@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -327,6 +328,22 @@ test_state_file_round_trip(void **state)
 	}
 	assert_int_equal(edge_state_load(file, &back, f->err, sizeof(f->err)), CANARY_EPARSE);
 	unlink(file);
+
+	/* A save that cannot be renamed into place (a directory is there) fails
+	 * with the paths, and leaves no temporary file behind. */
+	{
+		char tmp[80], inner[80];
+
+		snprintf(inner, sizeof(inner), "%s/x", file);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", file);
+		assert_int_equal(mkdir(file, 0700), 0);
+		assert_int_equal(mkdir(inner, 0700), 0);
+		assert_int_equal(edge_state_save(f->st, file, f->err, sizeof(f->err)), CANARY_EIO);
+		assert_non_null(strstr(f->err, "rename"));
+		assert_int_equal(access(tmp, F_OK), -1);
+		rmdir(inner);
+		rmdir(file);
+	}
 }
 
 int

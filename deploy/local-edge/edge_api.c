@@ -126,8 +126,8 @@ api_method_not_allowed(struct evhttp_request *req, const char *allow)
 	api_send(req, 405, NULL, EDGE_CF_METHOD, msg);
 }
 
-/* api_save: persists the state after a change. A failure is logged and
- * reported: the change is in memory but would not survive a restart. */
+/* api_save: persists the state after a change. A failure is logged; the
+ * caller takes the change back and reports it. */
 static int
 api_save(struct edge_api *a, char *err, size_t errlen)
 {
@@ -293,6 +293,12 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 		api_fail(req, rv, err);
 		goto out;
 	}
+	if (api_save(a, err, sizeof(err)) != 0) {
+		/* Not kept: what the file does not hold would vanish on a restart. */
+		edge_state_undo_upload(edge_state_worker(a->st, script));
+		api_fail(req, CANARY_EIO, err);
+		goto out;
+	}
 	{
 		struct canary_log_line *l = canary_log_begin(CANARY_LOG_INFO, "upload");
 
@@ -300,10 +306,6 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 		canary_log_str(l, "version", v->id);
 		canary_log_u64(l, "number", (uint64_t)v->number);
 		canary_log_end(l);
-	}
-	if (api_save(a, err, sizeof(err)) != 0) {
-		api_fail(req, CANARY_EIO, err);
-		goto out;
 	}
 	api_ok(req, edge_state_version_json(v));
 out:
@@ -340,6 +342,13 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 		api_fail(req, rv, err);
 		goto out;
 	}
+	if (api_save(a, err, sizeof(err)) != 0) {
+		/* Not kept, and never shown to a region: after a restart it would be
+		 * gone, and the regions would go back to the deployment before it. */
+		edge_state_undo_deploy(edge_state_worker(a->st, script));
+		api_fail(req, CANARY_EIO, err);
+		goto out;
+	}
 	{
 		/* One line per change, for people reading the edge's log. */
 		struct canary_log_line *l = canary_log_begin(CANARY_LOG_INFO, "deploy");
@@ -357,10 +366,6 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 		canary_log_end(l);
 	}
 	edge_plane_publish(a->plane, script);
-	if (api_save(a, err, sizeof(err)) != 0) {
-		api_fail(req, CANARY_EIO, err);
-		goto out;
-	}
 	api_ok(req, edge_state_deployment_json(d));
 out:
 	canary_jsonc_free(doc);

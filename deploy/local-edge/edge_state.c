@@ -612,6 +612,22 @@ edge_state_deploy(struct edge_state *st, const char *worker, const cJSON *body,
 	return rv;
 }
 
+void
+edge_state_undo_upload(struct edge_worker *w)
+{
+	if (w->n_versions > 0) {
+		cJSON_Delete(w->versions[--w->n_versions].rec);
+	}
+}
+
+void
+edge_state_undo_deploy(struct edge_worker *w)
+{
+	if (w->n_deps > 0) {
+		cJSON_Delete(w->deps[--w->n_deps].annotations);
+	}
+}
+
 int
 edge_state_seed(struct edge_state *st, const char *middleware, const char *server,
                 struct edge_rng *rng, int64_t now_ms, char *err, size_t errlen)

@@ -112,6 +112,13 @@ int edge_state_deploy(struct edge_state *st, const char *worker, const cJSON *bo
                       const struct edge_stamp *stamp, const struct edge_deployment **dp, char *err,
                       size_t errlen);
 
+/* edge_state_undo_upload, edge_state_undo_deploy: take back w's newest
+ * version or deployment (the API's, when the state file could not be written
+ * after it). A deployment that pushed the oldest one out of the history at
+ * EDGE_MAX_DEPLOYMENTS does not bring it back. */
+void edge_state_undo_upload(struct edge_worker *w);
+void edge_state_undo_deploy(struct edge_worker *w);
+
 /* JSON in Cloudflare's shapes. Each returns a new tree the caller owns, or
  * NULL when out of memory. */
 cJSON *edge_state_version_json(const struct edge_version *v);

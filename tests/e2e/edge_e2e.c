@@ -414,6 +414,28 @@ test_state_survives_restart(void **state)
 		             "--XyZ\r\nContent-Disposition: form-data; name=\"metadata\"\r\n\r\n{}"
 		             "\r\n--XyZ--",
 		             500, 10013, "edge.json.tmp");
+		/* ... and a deployment that cannot be saved is not made: the
+		 * regions keep serving what the file holds. */
+		{
+			char body[160];
+			long st;
+			cJSON *j;
+
+			snprintf(body, sizeof(body),
+			         "{\"versions\":[{\"version_id\":\"%s\",\"percentage\":100}]}",
+			         seed_m);
+			expect_error(&e, "POST", ACCT "/scripts/middleware/deployments",
+			             "application/json", body, 500, 10013, "edge.json.tmp");
+			j = eh_api(&e, "GET", ACCT "/scripts/middleware/versions", NULL, NULL, 0,
+			           &st);
+			assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(
+			                     cJSON_GetObjectItem(j, "result"), "items")),
+			                 2);
+			cJSON_Delete(j);
+			assert_int_equal(eh_get(eh_region(&e, "enam"), "/", NULL, mw, srv, NULL),
+			                 200);
+			assert_string_equal(mw, m1);
+		}
 		assert_int_equal(rmdir(tmp), 0);
 	}
 	assert_int_equal(eh_stop(&e), 0);

@@ -637,6 +637,13 @@ gate_judge_region(const struct gate_round *r, const struct gate_region_state *g,
 		rv->failed += failed;
 		canary_hist_merge(&merged, &tr->latency);
 		if (tr->sent == 0) {
+			/* Nobody probed this target here (a report without it,
+			 * a partial one): no figure can pass it. */
+			if (g->agents > 0) {
+				gate_find(v, "no_responses", region, tr->id, GATE_INCONCLUSIVE, 0,
+				          "no request sent by the %d agents that reported",
+				          g->agents);
+			}
 			continue;
 		}
 		double rate = (double)failed / (double)tr->sent;
@@ -665,10 +672,6 @@ gate_judge_region(const struct gate_round *r, const struct gate_region_state *g,
 				          (unsigned long long)tr->cache_miss);
 			}
 		}
-	}
-	if (rv->sent == 0 && g->agents > 0) {
-		gate_find(v, "no_responses", region, NULL, GATE_INCONCLUSIVE, 0,
-		          "%d agents sent no requests", g->agents);
 	}
 	rv->error_rate = rv->sent > 0 ? (double)rv->failed / (double)rv->sent : 0;
 	rv->p95_ms = gate_ms(canary_hist_quantile(&merged, 0.95));

@@ -160,7 +160,8 @@ struct gate_verdict {
  * version pairs of the region, the dark step's honoured overrides taken
  * out; with version keys n is capped at version_keys x agents, since one
  * key is one draw of the split), ISR hit ratio;
- * fewer agents than min_agents or no responses: inconclusive. Overall: FAIL
+ * fewer agents than min_agents, or a target no reporting agent sent a
+ * request to: inconclusive. Overall: FAIL
  * when any region has a critical finding or more than max_failed_regions
  * regions failed; else INCONCLUSIVE when any region is inconclusive; else
  * PASS. Fills *v completely. */

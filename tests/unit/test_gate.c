@@ -643,6 +643,23 @@ test_inconclusive_rounds(void **state)
 	test_report_release(&none);
 	gate_round_free(r2);
 
+	/* A report that leaves a target out: the healthy figures of the other
+	 * target do not pass the region, whose "home" nobody probed. */
+	c.regions[0].min_agents = 1;
+	assert_int_equal(gate_round_new(&c.probe, c.regions, 1, &r2, err, sizeof(err)), 0);
+	struct canary_report part = test_report("p", "enam", 100, 50, 0);
+	part.targets[0] = part.targets[1]; /* "api" only */
+	part.n_targets = 1;
+	assert_int_equal(gate_round_add(r2, &part, err, sizeof(err)), 0);
+	gate_judge(r2, NULL, &c.policy, &v);
+	assert_int_equal(v.result, GATE_INCONCLUSIVE);
+	assert_int_equal(v.regions[0].result, GATE_INCONCLUSIVE);
+	assert_true(test_has_finding(&v, "no_responses", "enam", "home") > 0);
+	assert_false(test_has_finding(&v, "no_responses", "enam", "api"));
+	test_report_release(&part);
+	gate_round_free(r2);
+	c.regions[0].min_agents = 2;
+
 	/* A failing region outweighs an inconclusive one. */
 	struct test_errors e = {.region = 1, .bad = 50};
 	c.regions[0].min_agents = 1;

@@ -40,18 +40,11 @@
 #   agent-lost             the same with inconclusive_limit 1: rolled back
 set -euo pipefail
 
-scenario=$1
-controller=$2
-agent=$3
-edge=$4
-checker=$5
+# shellcheck source=e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
+lib_args "$@"
 watch=$6
-# The fault tests' helpers: part of the common argument list, unused here.
-# shellcheck disable=SC2034
-proxy=$7 fake=$8
-# shellcheck source=crash_lib.sh
-. "$(dirname "$0")/crash_lib.sh"
-
+# (the fault tests' helpers PROXY and FAKE come next: unused here)
 lib_init
 
 bad_build='"CANARY_EDGE_ERROR_RATE": "0.5",'
@@ -97,16 +90,6 @@ end_with() {
 	lib_controller status
 	[ $rc -eq 0 ] || lib_fail "status after the end: exit $rc"
 	grep -q '^outcome:' "$work/controller.log" || lib_fail "status shows no outcome"
-}
-
-# wait_log PATTERN: the controller's log shows it (at most 60 s).
-wait_log() {
-	for _ in $(seq 1 600); do
-		grep -q "$1" "$work/controller.log" && return 0
-		kill -0 "$cpid" 2>/dev/null || lib_fail "the controller ended before \"$1\""
-		sleep 0.1
-	done
-	lib_fail "no \"$1\" in the controller log within 60 s"
 }
 
 case $scenario in
@@ -214,7 +197,7 @@ random-1 | random-2)
 	;;
 edge-restart)
 	lib_controller_bg run
-	wait_log 'converged step=middleware-50'
+	lib_wait_log 'converged step=middleware-50'
 	lib_save_timeline
 	kill -9 "$edge_pid"
 	wait "$edge_pid" 2>/dev/null || true
@@ -227,8 +210,8 @@ edge-restart)
 	;;
 agent-restart | agent-lost)
 	lib_controller_bg run
-	wait_log 'converged step=middleware-50'
-	kill -9 "${lib_agent_pid[weur]}"
+	lib_wait_log 'converged step=middleware-50'
+	kill -9 "${lib_agent_pid[agent-weur]}"
 	lib_log "agent-weur killed -9 while middleware-50 bakes"
 	if [ "$scenario" = agent-restart ]; then sleep 2; else sleep 4; fi
 	lib_start_agent weur

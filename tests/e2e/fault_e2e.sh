@@ -42,18 +42,13 @@
 #                           garbage: rolled back
 set -euo pipefail
 
-scenario=$1
-controller=$2
-agent=$3
-edge=$4
-checker=$5
+# shellcheck source=e2e_lib.sh
+. "$(dirname "$0")/e2e_lib.sh"
+lib_args "$@"
 watch=$6
 proxy=$7
 fake=$8
 wrangler=${9:-}
-# shellcheck source=crash_lib.sh
-. "$(dirname "$0")/crash_lib.sh"
-
 lib_init
 
 case $scenario in
@@ -62,9 +57,7 @@ api-rollback-blocked) LIB_FAULT_VARS='"CANARY_EDGE_ERROR_RATE": "0.5",' ;;
 drift) LIB_BAKE=4 ;;
 esac
 
-[ "${LIB_INSECURE:-0}" = 1 ] || lib_certs
-lib_edge_ports
-lib_start_edge
+lib_start_platform
 
 # ---- the API through the fault proxy ------------------------------------------
 proxy_url=""
@@ -94,8 +87,8 @@ esac
 
 # ---- the deployer CLI that fails once -------------------------------------------
 if [[ $scenario == wrangler-* ]]; then
-	[ -n "$wrangler" ] || lib_fail "no wrangler given"
-	mkdir -p "$work/wr" "$work/tmp/update-check"
+	lib_wrangler_env "$wrangler"
+	mkdir -p "$work/wr"
 	export FAULT_WRANGLER_REAL=$wrangler FAULT_WRANGLER_DIR=$work/wr
 	case $scenario in
 	wrangler-exit) export FAULT_WRANGLER_RULE="versions-deploy 2 exit" ;;
@@ -110,18 +103,11 @@ if [[ $scenario == wrangler-* ]]; then
 	[ "$scenario" = wrangler-hang ] && timeout_s=45
 	LIB_DEPLOYER="{ \"kind\": \"wrangler\", \"command\": [\"bash\", \"$(dirname "$(readlink -f "$0")")/fault_wrangler.sh\"], \"timeout_s\": $timeout_s }"
 	LIB_STEPS='"server-0", "middleware-50", "middleware-100", "server-100"'
-	export CLOUDFLARE_API_BASE_URL="$api/client/v4" CLOUDFLARE_API_TOKEN=$token
-	export CLOUDFLARE_ACCOUNT_ID=$account WRANGLER_SEND_METRICS=false
-	# Offline: skip wrangler's npm update check.
-	printf '{"latest":"4.86.0","lastUpdate":%s000}' "$(date +%s)" \
-		>"$work/tmp/update-check/wrangler-latest.json"
-	export TMPDIR=$work/tmp HOME=$work
 fi
 
 lib_app
 lib_rollout
-m0=$(lib_deployment middleware)
-s0=$(lib_deployment main-server)
+lib_read_production
 
 # ---- agents -------------------------------------------------------------------
 start_fake() { # REGION
@@ -276,9 +262,7 @@ drift)
 	# to s1 yet) and the invariant holds (m0 pins s0): only the drift
 	# check before middleware-50 can see it.
 	s0id=${s0%%:*}
-	curl -fsS -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
-		-d "{\"strategy\":\"percentage\",\"versions\":[{\"version_id\":\"$s0id\",\"percentage\":100}]}" \
-		"$api/client/v4/accounts/$account/workers/scripts/main-server/deployments" >/dev/null
+	lib_deploy_by_hand main-server "$s0id"
 	lib_log "deployed main-server {$s0id:100} behind the rollout's back"
 	lib_wait_controller
 	expect 5 none

@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2154,SC2034  # program paths and scenario come from the caller
-# crash_lib.sh: the shared set-up of the crash and fault tests (sourced).
+# e2e_lib.sh: the shared set-up of the whole-path tests (sourced by
+# controller_e2e.sh, crash_e2e.sh and fault_e2e.sh).
 #
 # Starts the real programs on loopback the way a team would run them:
 # canary-edge with three regions (different propagation delays) and a state
@@ -8,15 +9,16 @@
 # module files) unless a scenario writes its own deployer. Every port is
 # picked free at run time.
 #
-# The caller sets, before lib_init: scenario, controller, agent, edge,
-# checker, watch, proxy, fake (program paths). lib_init makes $work and the
-# EXIT trap that stops every process started here (by pid) and prints the
-# logs when the test failed.
+# The caller runs lib_args "$@" (SCENARIO CONTROLLER AGENT EDGE CHECKER,
+# then its own arguments), then lib_init, which makes $work and the EXIT
+# trap that stops every process started here (by pid) and prints the logs
+# when the test failed.
 #
 # Rollout knobs (environment-style variables read by lib_rollout):
 #   LIB_STEPS, LIB_BAKE, LIB_FAILURE_LIMIT, LIB_INCONCLUSIVE_LIMIT,
-#   LIB_ROUND_TIMEOUT, LIB_DEPLOYER (JSON), LIB_FAULT_VARS (extra middleware
-#   vars of the new build), LIB_API_BASE (the API the api deployer talks to).
+#   LIB_ROUND_TIMEOUT, LIB_CONVERGE_TIMEOUT, LIB_DEPLOYER (JSON),
+#   LIB_FAULT_VARS (extra middleware vars of the new build), LIB_API_BASE
+#   (the API the api deployer talks to).
 
 lib_regions=(enam weur apac)
 declare -A lib_delay=([enam]=50 [weur]=200 [apac]=400)
@@ -57,6 +59,16 @@ lib_cleanup() {
 	fi
 	[ -n "${LIB_KEEP:-}" ] || rm -rf "$work"
 	exit $rc
+}
+
+# lib_args SCENARIO CONTROLLER AGENT EDGE CHECKER ...: the arguments every
+# whole-path script starts with.
+lib_args() {
+	scenario=$1
+	controller=$2
+	agent=$3
+	edge=$4
+	checker=$5
 }
 
 lib_init() {
@@ -102,8 +114,8 @@ lib_certs() {
 
 # ---- canary-edge ------------------------------------------------------------
 lib_edge_ports() {
-	token=crash-token-$$
-	account=crash-account
+	token=e2e-token-$$
+	account=e2e-account
 	api_port=0
 	declare -gA region_port
 	local r
@@ -141,6 +153,34 @@ lib_start_edge() {
 }
 
 lib_edge_get() { curl -fsS --max-time 10 -H "Authorization: Bearer $token" "$api$1"; }
+
+# lib_edge_post PATH [CURL ARGS...]: a POST to the edge's API or admin routes.
+lib_edge_post() {
+	local path=$1
+	shift
+	curl -fsS --max-time 10 -X POST -H "Authorization: Bearer $token" "$@" "$api$path" >/dev/null
+}
+
+# lib_deploy_by_hand WORKER VERSION: someone else deploys WORKER at
+# {VERSION:100}, behind the rollout's back.
+lib_deploy_by_hand() {
+	lib_edge_post "/client/v4/accounts/$account/workers/scripts/$1/deployments" \
+		-H 'Content-Type: application/json' \
+		-d "{\"strategy\":\"percentage\",\"versions\":[{\"version_id\":\"$2\",\"percentage\":100}]}"
+}
+
+# lib_wrangler_env WRANGLER: the environment the real wrangler needs to talk
+# to canary-edge, offline (no npm update check, no metrics), with its
+# temporary files and home in $work.
+lib_wrangler_env() {
+	[ -n "$1" ] || lib_fail "no wrangler given"
+	mkdir -p "$work/tmp/update-check"
+	export CLOUDFLARE_API_BASE_URL="$api/client/v4" CLOUDFLARE_API_TOKEN=$token
+	export CLOUDFLARE_ACCOUNT_ID=$account WRANGLER_SEND_METRICS=false
+	printf '{"latest":"4.86.0","lastUpdate":%s000}' "$(date +%s)" \
+		>"$work/tmp/update-check/wrangler-latest.json"
+	export TMPDIR=$work/tmp HOME=$work
+}
 
 # lib_deployment WORKER: the worker's current deployment as the API says,
 # "id:pct,id:pct" (newest deployment, its versions in order).
@@ -196,13 +236,13 @@ lib_rollout() {
 	fi
 	if [ -z "${LIB_DEPLOYER:-}" ]; then
 		LIB_DEPLOYER="{ \"kind\": \"api\", \"base_url\": \"$LIB_API_BASE/client/v4\",
-    \"account_id\": \"$account\", \"token_env\": \"CANARY_CRASH_TOKEN\",
+    \"account_id\": \"$account\", \"token_env\": \"CANARY_E2E_TOKEN\",
     \"upload_modules\": { \"server\": [\"dist/server.js\"], \"middleware\": [\"dist/middleware.js\"] } }"
 	fi
-	export CANARY_CRASH_TOKEN=$token
+	export CANARY_E2E_TOKEN=$token
 	cat >"$work/app/rollout.jsonc" <<EOF
 {
-  "name": "crash-$scenario",
+  "name": "e2e-$scenario",
   "workers": {
     "server": { "config": "server.jsonc" },
     "middleware": { "config": "middleware.jsonc", "pin_var": "WORKER_VERSION_ID" },
@@ -227,7 +267,7 @@ lib_rollout() {
   "gates": { "max_error_rate": 0.05, "max_p95_ms": 500, "min_isr_hit_ratio": 0.5, "share_z": 4,
              "failure_limit": ${LIB_FAILURE_LIMIT:-0},
              "inconclusive_limit": ${LIB_INCONCLUSIVE_LIMIT:-3},
-             "bake_s": ${LIB_BAKE:-2}, "converge_timeout_s": 15 },
+             "bake_s": ${LIB_BAKE:-2}, "converge_timeout_s": ${LIB_CONVERGE_TIMEOUT:-15} },
   "propagation_s": 1,
   "agents": { "listen": ["$ctl_url"], $tls
               "round_timeout_s": ${LIB_ROUND_TIMEOUT:-3} },
@@ -237,17 +277,19 @@ EOF
 }
 
 # ---- agents -------------------------------------------------------------------
-lib_start_agent() { # REGION
-	local r=$1 auth
+# lib_start_agent REGION [ID]: one more agent in REGION (id agent-REGION
+# unless given; its log is $work/ID.log). lib_agent_pid[ID] is its pid.
+lib_start_agent() {
+	local r=$1 id=${2:-agent-$1} auth
 	if [ "${LIB_INSECURE:-0}" = 1 ]; then
 		auth=(--insecure)
 	else
 		auth=(--cert "$work/agent-$r.pem" --key "$work/agent-$r.key" --ca "$work/controller-ca.pem")
 	fi
-	"$agent" run --region "$r" --id "agent-$r" --dial "$ctl_url" "${auth[@]}" \
+	"$agent" run --region "$r" --id "$id" --dial "$ctl_url" "${auth[@]}" \
 		--allow-host docs.example.com \
-		--connect-to "docs.example.com:80:127.0.0.1:${region_port[$r]}" >>"$work/agent-$r.log" 2>&1 &
-	lib_agent_pid[$r]=$!
+		--connect-to "docs.example.com:80:127.0.0.1:${region_port[$r]}" >>"$work/$id.log" 2>&1 &
+	lib_agent_pid[$id]=$!
 	lib_pids+=($!)
 }
 
@@ -256,17 +298,27 @@ lib_start_agents() {
 	for r in "${lib_regions[@]}"; do lib_start_agent "$r"; done
 }
 
-# lib_setup: certificates, edge, app, rollout file, agents.
-lib_setup() {
+# lib_start_platform: certificates (unless LIB_INSECURE=1) and canary-edge.
+lib_start_platform() {
 	[ "${LIB_INSECURE:-0}" = 1 ] || lib_certs
 	lib_edge_ports
 	lib_start_edge
-	lib_app
-	lib_rollout
-	lib_start_agents
+}
+
+# lib_read_production: m0 and s0, the deployments production starts on.
+lib_read_production() {
 	m0=$(lib_deployment middleware)
 	s0=$(lib_deployment main-server)
 	[ -n "$m0" ] && [ -n "$s0" ] || lib_fail "no initial deployments on the edge"
+}
+
+# lib_setup: certificates, edge, app, rollout file, agents.
+lib_setup() {
+	lib_start_platform
+	lib_app
+	lib_rollout
+	lib_start_agents
+	lib_read_production
 }
 
 # ---- the controller -------------------------------------------------------------
@@ -276,12 +328,12 @@ lib_ctl_args() {
 	return 0
 }
 
-# lib_controller COMMAND: runs it to the end; sets rc.
+# lib_controller COMMAND [ARGS...]: runs it to the end; sets rc.
 lib_controller() {
 	lib_ctl_args
-	echo "---- canary-controller $1" >>"$work/controller.log"
+	echo "---- canary-controller $*" >>"$work/controller.log"
 	set +e
-	timeout 120 "$controller" "$1" "${ctl_args[@]}" >>"$work/controller.log" 2>&1
+	timeout 120 "$controller" "$@" "${ctl_args[@]}" >>"$work/controller.log" 2>&1
 	rc=$?
 	set -e
 	[ $rc -ne 124 ] || lib_fail "canary-controller $1 did not end within 120 s (stuck)"
@@ -294,6 +346,17 @@ lib_controller_bg() {
 	"$controller" "$1" "${ctl_args[@]}" >>"$work/controller.log" 2>&1 &
 	cpid=$!
 	lib_pids+=("$cpid")
+}
+
+# lib_wait_log PATTERN: the controller's log shows PATTERN (grep) within
+# 60 s, while the controller (cpid) runs.
+lib_wait_log() {
+	for _ in $(seq 1 600); do
+		grep -q "$1" "$work/controller.log" && return 0
+		kill -0 "$cpid" 2>/dev/null || lib_fail "the controller ended before \"$1\""
+		sleep 0.1
+	done
+	lib_fail "no \"$1\" in the controller log within 60 s"
 }
 
 # lib_wait_controller: waits for cpid (at most 120 s); sets rc.

@@ -13,7 +13,7 @@
  * record's write: before the controller's next platform call in practice,
  * but no ordering is promised (a record written without any I/O in between
  * may make it too; the tests assert outcomes that hold whatever the exact
- * moment, and crash_lib.sh trims such records when that is equivalent).
+ * moment, and e2e_lib.sh trims such records when that is equivalent).
  *
  * Prints the matching record (cut to CRASH_PRINT_MAX bytes) on stdout.
  * Exit 0: seen (and killed); 1: not seen within TIMEOUT_MS; 2: usage or I/O

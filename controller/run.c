@@ -764,14 +764,13 @@ run_refuse(struct run *r, const char *what, const char *detail)
 	return RUN_EXIT_REFUSED;
 }
 
-/* run_wait_quorum: the agents the regions need are connected, waiting up to
- * RUN_QUORUM_WAIT_FACTOR round timeouts for them. */
+/* run_wait_agents: waits, until deadline (run_now_ms), for as many agents
+ * to be connected as the regions need in all. A count only: it cannot
+ * tell which region an agent serves (run_quorum_round can). */
 static int
-run_wait_quorum(struct run *r, char *err, size_t errlen)
+run_wait_agents(struct run *r, int64_t deadline, char *err, size_t errlen)
 {
 	int need = 0;
-	int64_t deadline =
-	    run_now_ms() + (int64_t)RUN_QUORUM_WAIT_FACTOR * r->ro->agents.round_timeout_s * 1000;
 
 	for (int i = 0; i < r->ro->n_regions; i++) {
 		need += r->ro->regions[i].min_agents;
@@ -782,11 +781,107 @@ run_wait_quorum(struct run *r, char *err, size_t errlen)
 			                   "agent quorum: %d agents connected, the regions need %d",
 			                   survey_agents(r->env->survey), need);
 		}
-		if (run_sleep(r, 100, 1) != 0) {
+		if (run_sleep(r, RUN_QUORUM_PAUSE_MS, 1) != 0) {
 			return canary_errf(err, errlen, CANARY_ECANCELED, "stopped");
 		}
 	}
 	return 0;
+}
+
+/* run_quorum_deadline: when waiting for agents ends, RUN_QUORUM_WAIT_FACTOR
+ * round timeouts from now. */
+static int64_t
+run_quorum_deadline(const struct run *r)
+{
+	return run_now_ms() +
+	       (int64_t)RUN_QUORUM_WAIT_FACTOR * r->ro->agents.round_timeout_s * 1000;
+}
+
+/* run_wait_quorum: the agents the regions need are connected, waiting up to
+ * RUN_QUORUM_WAIT_FACTOR round timeouts for them. */
+static int
+run_wait_quorum(struct run *r, char *err, size_t errlen)
+{
+	return run_wait_agents(r, run_quorum_deadline(r), err, errlen);
+}
+
+/* run_quorum_short: the regions of round g that reported with fewer agents
+ * than their min_agents, written to buf as "apac had 0 of 1 agents, weur
+ * had 1 of 2 agents". Returns how many. */
+static int
+run_quorum_short(const struct run *r, const struct gate_round *g, char *buf, size_t len)
+{
+	size_t used = 0;
+	int n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < r->ro->n_regions && i < gate_round_n_regions(g); i++) {
+		int agents = 0;
+
+		if (gate_round_region(g, i, &agents, NULL) == NULL ||
+		    agents >= r->ro->regions[i].min_agents) {
+			continue;
+		}
+		if (used < len) {
+			int k = snprintf(buf + used, len - used, "%s%s had %d of %d agents",
+			                 n > 0 ? ", " : "", r->ro->regions[i].name, agents,
+			                 r->ro->regions[i].min_agents);
+
+			used += k > 0 ? (size_t)k : 0;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* run_quorum_round: the first probe round of a command (preflight's
+ * baseline, check), once every region reports with at least its
+ * min_agents. Agents connect in any order, and an extra agent of one region
+ * can make up the total while another region's agent is still connecting,
+ * so the round is sent again while a region is short, until
+ * RUN_QUORUM_WAIT_FACTOR round timeouts have passed. Returns 0 and *grp
+ * (caller frees); CANARY_ESTATE naming each region short and what it had;
+ * CANARY_ECANCELED when stopped; or the round's error. */
+static int
+run_quorum_round(struct run *r, enum canary_phase phase, const struct canary_expect *exp,
+                 struct gate_round **grp, char *err, size_t errlen)
+{
+	int64_t started = run_now_ms();
+	int64_t deadline = run_quorum_deadline(r);
+	char missing[CANARY_ERRLEN];
+	int rv;
+
+	*grp = NULL;
+	if ((rv = run_wait_agents(r, deadline, err, errlen)) != 0) {
+		return rv;
+	}
+	for (;;) {
+		struct gate_round *g = NULL;
+		struct canary_log_line *l;
+
+		if ((rv = run_round(r, phase, exp, NULL, &g, err, errlen)) != 0) {
+			return rv;
+		}
+		if (run_quorum_short(r, g, missing, sizeof(missing)) == 0) {
+			*grp = g;
+			return 0;
+		}
+		gate_round_free(g);
+		if (run_now_ms() >= deadline) {
+			return canary_errf(err, errlen, CANARY_ESTATE,
+			                   "agent quorum: after %.1f s, round %" PRIu64
+			                   " still had too few agents: %s (%d agents connected)",
+			                   (double)(run_now_ms() - started) / 1000.0, r->round,
+			                   missing, survey_agents(r->env->survey));
+		}
+		l = canary_log_begin(CANARY_LOG_WARN, "quorum_wait");
+		canary_log_u64(l, "round", r->round);
+		canary_log_str(l, "short", missing);
+		canary_log_end(l);
+		if (run_sleep(r, RUN_QUORUM_PAUSE_MS, 1) != 0) {
+			return canary_errf(err, errlen, CANARY_ECANCELED, "stopped");
+		}
+	}
 }
 
 /* run_check_migrations: a worker whose config's last Durable Object
@@ -862,17 +957,18 @@ run_preflight(struct run *r)
 	if ((rv = run_check_migrations(r, err, sizeof(err))) != 0) {
 		return run_refuse(r, "migrations", err);
 	}
-	if ((rv = run_wait_quorum(r, err, sizeof(err))) != 0) {
-		return rv == CANARY_ECANCELED
-		           ? run_refuse(r, "stopped", "stopped before any change")
-		           : run_refuse(r, "quorum", err);
-	}
 	if ((rv = plan_expect(NULL, &r->v, r->ro->workers[PLAN_MIDDLEWARE].name, 0, &exp, NULL)) !=
 	    0) {
 		return run_refuse(r, "baseline", "no expectation for production");
 	}
-	if ((rv = run_round(r, CANARY_PHASE_BASELINE, &exp, NULL, &r->baseline, err,
-	                    sizeof(err))) != 0) {
+	rv = run_quorum_round(r, CANARY_PHASE_BASELINE, &exp, &r->baseline, err, sizeof(err));
+	if (rv == CANARY_ECANCELED) {
+		return run_refuse(r, "stopped", "stopped before any change");
+	}
+	if (rv == CANARY_ESTATE) {
+		return run_refuse(r, "quorum", err);
+	}
+	if (rv != 0) {
 		return run_refuse(r, "baseline", err);
 	}
 	gate_judge(r->baseline, NULL, &r->ro->gates, &vd);
@@ -1443,8 +1539,7 @@ run_check(struct run_env *env)
 	}
 	run_history_free(&h);
 	if ((rv = plan_expect_state(&st, &r.v, &exp, err, sizeof(err))) != 0 ||
-	    (rv = run_wait_quorum(&r, err, sizeof(err))) != 0 ||
-	    (rv = run_round(&r, CANARY_PHASE_CHECK, &exp, NULL, &g, err, sizeof(err))) != 0) {
+	    (rv = run_quorum_round(&r, CANARY_PHASE_CHECK, &exp, &g, err, sizeof(err))) != 0) {
 		fprintf(stderr, "canary-controller: check: %s\n", err);
 		return 1;
 	}

@@ -43,11 +43,14 @@ enum run_exit {
 };
 
 /* Driver timings that are not in the rollout file. */
-#define RUN_ROLLBACK_ATTEMPTS  6    /* deploy+verify attempts per rollback */
-#define RUN_BACKOFF_MIN_MS     500  /* first retry delay; doubles */
-#define RUN_BACKOFF_MAX_MS     8000 /* ceiling of the retry delay */
-#define RUN_QUORUM_WAIT_FACTOR 2    /* wait up to this many round timeouts for agents */
-#define RUN_CONVERGE_PAUSE_MS  250  /* between convergence rounds */
+#define RUN_ROLLBACK_ATTEMPTS 6    /* deploy+verify attempts per rollback */
+#define RUN_BACKOFF_MIN_MS    500  /* first retry delay; doubles */
+#define RUN_BACKOFF_MAX_MS    8000 /* ceiling of the retry delay */
+/* Preflight and check wait up to this many round timeouts for every region
+ * to report with its min_agents, repeating the first round meanwhile. */
+#define RUN_QUORUM_WAIT_FACTOR 2
+#define RUN_QUORUM_PAUSE_MS    250 /* between agent counts, and between repeated rounds */
+#define RUN_CONVERGE_PAUSE_MS  250 /* between convergence rounds */
 #define RUN_DEPLOY_MESSAGE_LEN 256
 
 /* What the driver works with; all owned by the caller. */

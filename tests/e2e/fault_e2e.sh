@@ -29,8 +29,13 @@
 #                           report (not JSON, NUL bytes, cut, too deep, wrong
 #                           field type, wrong protocol, over 1 MiB, empty, no
 #                           targets); the real agents carry the rollout: promoted
-#   agent-only-bad          apac's only agent is the fake one: baseline
-#                           inconclusive, refused (2), nothing changed
+#   agent-only-bad          apac's only agent is the fake one: apac never has a
+#                           good report, refused (2) naming it, nothing changed
+#   quorum-late-region      enam has two agents, apac's connects only once the
+#                           baseline round went out without it: the round is
+#                           repeated until apac reports, promoted
+#   quorum-missing-region   the same, apac's agent never comes: refused (2)
+#                           after the quorum wait, naming apac and what it had
 #   drift                   someone deploys the server by hand while server-0
 #                           bakes: stopped (5), their deployment untouched
 #   wrangler-exit           the middleware-50 `versions deploy` exits 1 with a
@@ -53,6 +58,12 @@ lib_init
 
 case $scenario in
 agent-*) LIB_INSECURE=1 ;;
+quorum-late-region)
+	LIB_STEPS='"server-0", "middleware-100", "server-100"'
+	LIB_BAKE=1
+	# The quorum wait is 2 round timeouts: 10 s for apac's agent to start.
+	LIB_ROUND_TIMEOUT=5
+	;;
 api-rollback-blocked) LIB_FAULT_VARS='"CANARY_EDGE_ERROR_RATE": "0.5",' ;;
 drift) LIB_BAKE=4 ;;
 esac
@@ -121,6 +132,13 @@ agent-only-bad)
 	lib_start_agent enam
 	lib_start_agent weur
 	start_fake apac
+	;;
+quorum-*)
+	# Three agents connected, as many as the regions need in all, but
+	# none of them in apac.
+	lib_start_agent enam
+	lib_start_agent enam agent-enam-2
+	lib_start_agent weur
 	;;
 *) lib_start_agents ;;
 esac
@@ -232,9 +250,8 @@ api-rollback-blocked)
 	expect 3 initial
 	;;
 agent-bad-reports)
-	# The fake joins once the baseline passed: the controller's quorum
-	# counts connected agents, not regions, so a fake connected first
-	# could stand in for a real agent still connecting.
+	# The fake joins once the baseline passed, so that every bad report
+	# lands in a judged round of the steps.
 	lib_controller_bg run
 	"$watch" "$journal" versions 1 60000 >/dev/null || lib_fail "the baseline never passed"
 	start_fake enam
@@ -251,8 +268,30 @@ agent-only-bad)
 	lib_controller run
 	expect 2 none
 	no_change
-	grep -q 'region=apac verdict=INCONCLUSIVE' "$work/controller.log" ||
-		lib_fail "apac was not judged inconclusive"
+	# The fake's bad reports never count, so apac stays short of agents
+	# until the quorum wait ends; its one well-formed report (no targets),
+	# when it lands in a round, makes apac inconclusive instead.
+	grep -q 'refused check=quorum.*apac had 0 of 1 agents\|region=apac verdict=INCONCLUSIVE' \
+		"$work/controller.log" || lib_fail "the refusal does not name apac"
+	;;
+quorum-late-region)
+	lib_controller_bg run
+	lib_wait_log 'quorum_wait .*apac had 0 of 1 agents'
+	lib_log "the baseline round went out without apac; starting apac's agent"
+	lib_start_agent apac
+	lib_wait_controller
+	expect 0 new
+	grep -q 'refused' "$work/controller.log" && lib_fail "a refusal was logged"
+	grep -q 'verdict step=baseline phase=baseline .*summary="PASS' "$work/controller.log" ||
+		lib_fail "no passing baseline round"
+	;;
+quorum-missing-region)
+	lib_controller run
+	expect 2 none
+	no_change
+	grep -q 'refused check=quorum detail=.*apac had 0 of 1 agents' "$work/controller.log" ||
+		lib_fail "the refusal does not name apac and what it had"
+	grep -q 'quorum_wait' "$work/controller.log" || lib_fail "the baseline round was not repeated"
 	;;
 drift)
 	lib_controller_bg run

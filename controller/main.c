@@ -31,7 +31,8 @@
 	"usage: canary-controller plan|run|resume|status|rollback|check -f ROLLOUT.jsonc\n"        \
 	"           [--state-dir DIR] [--log-format text|json]\n"                                  \
 	"           [--log-level debug|info|warn|error] [--insecure] [--json]\n"                   \
-	"  plan      print the steps, what probes must see, the skew invariant proof\n"            \
+	"  plan      lint the wrangler configs as run does (exit 1 when they fail), then print\n"  \
+	"            the steps, what probes must see, the skew invariant proof\n"                  \
 	"  run       run the rollout: preflight, uploads, steps, bake, rollback on failure\n"      \
 	"  resume    continue (or roll back) the rollout its journal describes\n"                  \
 	"  status    where the rollout stands, from its journal (--json for machines)\n"           \
@@ -308,14 +309,22 @@ main_ctx_free(struct main_ctx *c)
 	rollout_free(c->ro);
 }
 
+/* main_plan: the plan of ro printed; refused (RUN_EXIT_USAGE) when the
+ * wrangler configs fail the lint `run` refuses them for in preflight, so
+ * a plan that prints is one `run` will not refuse for its configs. */
 static int
 main_plan(const struct rollout *ro)
 {
 	char *text = NULL;
 	char err[CANARY_ERRLEN] = "";
-	int rv = plan_render(ro->steps, ro->n_steps, NULL, ro->workers[PLAN_MIDDLEWARE].name,
-	                     ro->override_share, &text, err, sizeof(err));
+	int rv;
 
+	if (rollout_lint(ro, err, sizeof(err)) != 0) {
+		fprintf(stderr, "canary-controller: %s: plan refused: %s\n", ro->path, err);
+		return RUN_EXIT_USAGE;
+	}
+	rv = plan_render(ro->steps, ro->n_steps, NULL, ro->workers[PLAN_MIDDLEWARE].name,
+	                 ro->override_share, &text, err, sizeof(err));
 	if (text != NULL) {
 		fputs(text, stdout);
 		free(text);

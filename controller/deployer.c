@@ -8,6 +8,30 @@
 #include <stdio.h>
 #include <string.h>
 
+void
+deployer_scrub(char *s, const char *token)
+{
+	size_t tl = token != NULL ? strlen(token) : 0;
+	size_t stars = tl < 3 ? tl : 3;
+	char *r = s, *w = s;
+
+	if (tl == 0) {
+		return;
+	}
+	/* In place: the stars are never longer than the token, so the
+	 * output stays behind the input. */
+	while (*r != '\0') {
+		if (strncmp(r, token, tl) == 0) {
+			memcpy(w, "***", stars);
+			w += stars;
+			r += tl;
+		} else {
+			*w++ = *r++;
+		}
+	}
+	*w = '\0';
+}
+
 int
 deployer_name_ok(const char *s, size_t max)
 {

@@ -232,6 +232,12 @@ deployer_is_uuid(const char *s)
 	return canary_is_uuid(s);
 }
 
+/* deployer_scrub: replaces, in place, every occurrence of token (NULL or
+ * "": nothing) in the NUL-terminated s by "***" (by as many stars as it has
+ * characters when shorter, so s never grows): a CLI, an API or a proxy that
+ * echoes a request must not put the token in our messages. */
+void deployer_scrub(char *s, const char *token);
+
 /* deployer_name_ok: 1 when s is 1..max of [A-Za-z0-9_-]: what a worker
  * name (max DEPLOYER_WORKER_NAME_MAX) or an account id must be. Both go
  * into API paths, and a worker name is the key of the version override

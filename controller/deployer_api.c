@@ -62,33 +62,6 @@ struct api {
 	struct api_op *ops;
 };
 
-/* api_scrub: replaces every occurrence of the token in s by "***" (by as
- * many stars as it has characters when shorter): an API or a proxy that
- * echoes the request must not put it in our messages. */
-static void
-api_scrub(char *s, const char *token)
-{
-	size_t tl = token != NULL ? strlen(token) : 0;
-	size_t stars = tl < 3 ? tl : 3;
-	char *r = s, *w = s;
-
-	if (tl == 0) {
-		return;
-	}
-	/* In place: the stars are never longer than the token, so the
-	 * output stays behind the input. */
-	while (*r != '\0') {
-		if (strncmp(r, token, tl) == 0) {
-			memcpy(w, "***", stars);
-			w += stars;
-			r += tl;
-		} else {
-			*w++ = *r++;
-		}
-	}
-	*w = '\0';
-}
-
 static void
 api_op_unlink(struct api_op *op)
 {
@@ -108,7 +81,7 @@ api_deliver(struct api_op *op, struct deployer_result *res)
 	deployer_cb cb = op->cb;
 	void *arg = op->arg;
 
-	api_scrub(res->err, op->a->token);
+	deployer_scrub(res->err, op->a->token);
 	api_op_unlink(op);
 	free(op);
 	cb(res, arg);

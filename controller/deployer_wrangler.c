@@ -107,6 +107,21 @@ wr_cmdline(const char *const *argv, char *buf, size_t len)
 	}
 }
 
+/* wr_token: the API token the child sees: our extra CLOUDFLARE_API_TOKEN
+ * entry, else the one it inherits; NULL when there is none. */
+static const char *
+wr_token(const struct wr *w)
+{
+	static const char key[] = DEPLOYER_TOKEN_ENV_DEFAULT "=";
+
+	for (int i = 0; i < w->nenv; i++) {
+		if (strncmp(w->env[i], key, sizeof(key) - 1) == 0) {
+			return w->env[i] + sizeof(key) - 1;
+		}
+	}
+	return getenv(DEPLOYER_TOKEN_ENV_DEFAULT);
+}
+
 /* wr_deliver: unlinks op, kills its child if one still runs (op->sp is
  * NULL when called from the child's own callback), frees op, then runs the
  * callback once. The callback may free the deployer. */
@@ -116,6 +131,9 @@ wr_deliver(struct wr_op *op, struct deployer_result *res)
 	deployer_cb cb = op->cb;
 	void *arg = op->arg;
 
+	/* The CLI's stderr and stdout are quoted: the token it was given
+	 * must not come back through them. */
+	deployer_scrub(res->err, wr_token(op->w));
 	wr_op_free(op);
 	cb(res, arg);
 }

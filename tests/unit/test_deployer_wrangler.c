@@ -307,6 +307,22 @@ test_status_garbage(void **state)
 }
 
 static void
+test_token_echoed_by_cli_scrubbed(void **state)
+{
+	struct ctx c;
+
+	(void)state;
+	/* The CLI prints the token it was given: the quoted stderr hides it. */
+	setup_mode(&c, "echo-token", 10);
+	assert_int_equal(deployer_status(c.d, &mw, on_result, &c), 0);
+	wait_result(&c);
+	assert_int_equal(c.res.rv, CANARY_EEXIT);
+	assert_null(strstr(c.res.err, SECRET));
+	assert_non_null(strstr(c.res.err, "Authorization: Bearer ***"));
+	teardown_ctx(&c);
+}
+
+static void
 test_status_trailing_data(void **state)
 {
 	struct ctx c;
@@ -543,6 +559,7 @@ main(void)
 	    cmocka_unit_test(test_status_parses_real_json),
 	    cmocka_unit_test(test_status_garbage),
 	    cmocka_unit_test(test_status_trailing_data),
+	    cmocka_unit_test(test_token_echoed_by_cli_scrubbed),
 	    cmocka_unit_test(test_hang_times_out),
 	    cmocka_unit_test(test_free_cancels),
 	    cmocka_unit_test(test_free_from_callback),

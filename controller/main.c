@@ -34,11 +34,13 @@
 	"  plan      lint the wrangler configs as run does (exit 1 when they fail), then print\n"  \
 	"            the steps, what probes must see, the skew invariant proof\n"                  \
 	"  run       run the rollout: preflight, uploads, steps, bake, rollback on failure\n"      \
-	"  resume    continue (or roll back) the rollout its journal describes\n"                  \
+	"  resume    continue (or roll back) the rollout its journal describes; one stopped\n"     \
+	"            before anything reached production exits 2 (nothing changed: run again)\n"    \
 	"  status    where the rollout stands, from its journal (--json for machines)\n"           \
 	"  rollback  the skew-safe rollback by hand, from what the platform holds\n"               \
 	"  check     one probe round from every region against what serves now (exit 0/1)\n"       \
-	"exit codes: 0 promoted/healthy, 1 usage or config error, 2 refused by preflight,\n"       \
+	"exit codes: 0 promoted/healthy, 1 usage or config error, 2 refused by preflight or\n"     \
+	"            nothing to resume (nothing changed either way),\n"                            \
 	"            3 rolled back, 4 rollback failed or unverified, 5 stopped on drift\n"
 
 /* Direct module uploads need a compatibility date; rollout files do not carry

@@ -1402,6 +1402,40 @@ run_matching_step(const struct run *r, const struct plan_state *st)
 	return -2;
 }
 
+/* run_nothing_deployed: whether the last rollout of h never ended and
+ * never reached production: no deploy intent after its last "start", and
+ * its uploads never both finished (once they have, resume carries on with
+ * the steps). An upload that may have happened made a version nobody is
+ * routed to. */
+static int
+run_nothing_deployed(const struct run_history *h)
+{
+	int last_start = -1;
+
+	if (!h->st.started || h->st.ended) {
+		return 0;
+	}
+	for (int i = 0; i < h->log.n; i++) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(h->log.recs[i], "type");
+
+		if (cJSON_IsString(t) && strcmp(t->valuestring, "start") == 0) {
+			last_start = i;
+		}
+	}
+	for (int i = last_start + 1; i < h->log.n; i++) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(h->log.recs[i], "type");
+		const cJSON *op = cJSON_GetObjectItemCaseSensitive(h->log.recs[i], "op");
+
+		if (cJSON_IsString(t) && strcmp(t->valuestring, "intent") == 0 &&
+		    cJSON_IsString(op) && strcmp(op->valuestring, "deploy") == 0) {
+			return 0;
+		}
+	}
+	return !h->have_versions || h->v.s1[0] == '\0' || h->v.m1[0] == '\0' ||
+	       strcmp(h->v.s1, RUN_VERSION_NONE_S1) == 0 ||
+	       strcmp(h->v.m1, RUN_VERSION_NONE_M1) == 0;
+}
+
 int
 run_resume(struct run_env *env)
 {
@@ -1412,6 +1446,22 @@ run_resume(struct run_env *env)
 	int code, k;
 
 	run_init(&r, env);
+	if (run_history_read(r.ro->state_dir, &h, err, sizeof(err)) == 0 &&
+	    run_nothing_deployed(&h)) {
+		/* Nothing to carry on from and nothing to undo: say so, and close
+		 * the rollout in the journal so that `run` may start it again. */
+		printf(
+		    "rollout %s stopped before anything reached production: the journal records "
+		    "no deployment, so production is as it was (an upload that may have happened "
+		    "serves no traffic). Nothing to resume: start it again with "
+		    "`canary-controller run -f %s` (exit %d: nothing changed)\n",
+		    h.st.rollout, r.ro->path, RUN_EXIT_REFUSED);
+		run_history_free(&h);
+		return run_end(&r, run_refuse(&r, "resume",
+		                              "stopped before anything reached production; "
+		                              "nothing changed"));
+	}
+	run_history_free(&h);
 	if ((code = run_load_history(&r, &h)) != 0) {
 		run_history_free(&h);
 		return code;

@@ -71,7 +71,12 @@ int run_rollout(struct run_env *env);
  * platform's real state: a rollout that ended prints its outcome and
  * returns its code; one stopped during a rollback finishes the rollback;
  * one stopped during the steps carries on from the step after the last one
- * the platform shows applied (re-checking drift). */
+ * the platform shows applied (re-checking drift). One stopped before
+ * anything reached production (no deployment journaled, uploads not both
+ * finished) has nothing to carry on from or undo: it says so on stdout,
+ * journals the rollout as ended "refused", and returns RUN_EXIT_REFUSED
+ * (2, nothing changed), so a pipeline knows production is untouched and
+ * `run` may start the rollout again. Returns an enum run_exit. */
 int run_resume(struct run_env *env);
 
 /* run_rollback: the skew-safe rollback by hand, to the versions the journal

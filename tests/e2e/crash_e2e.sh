@@ -11,11 +11,13 @@
 # then carries on from the journal and the platform's real state.
 #
 # Scenarios (plan: server-0, middleware-50, middleware-100, server-100):
-#   after-start            before preflight read anything: resume finds no
-#                          versions (exit 1, nothing changed); a new run promotes
+#   after-start            before preflight read anything: resume says
+#                          nothing reached production (exit 2, production
+#                          untouched, the rollout closed); a new run promotes
 #   after-versions         uploads done, no step applied: resume promotes
-#   after-upload-intent    the first upload may or may not have happened:
-#                          resume rolls back (exit 3; nothing was deployed)
+#   after-upload-intent    the first upload may or may not have happened,
+#                          nothing was deployed: resume exits 2 the same way;
+#                          a new run promotes
 #   after-deploy-intent    the middleware-50 deploy in flight: resume promotes
 #   after-deploy-result    middleware-100 applied, not yet baked: resume promotes
 #   after-step             middleware-50 applied, converging: resume promotes
@@ -64,18 +66,29 @@ edge-restart) LIB_BAKE=5 ;;
 esac
 lib_setup
 
-# lib_finish: resume until the rollout ends. A journal with no "versions"
-# record after its last "start" holds nothing to resume (exit 1, nothing
-# changed): a new run starts the rollout again.
+# finish: resume until the rollout ends. A rollout stopped before anything
+# reached production has nothing to resume: resume says so and exits 2
+# (nothing_to_resume checks it); a new run starts the rollout again.
 finish() {
 	lib_controller resume
-	if [ $rc -eq 1 ]; then
-		grep -q '"type":"versions"' "$journal" &&
-			lib_fail "resume: exit 1 on a journal that holds the versions"
-		lib_expect_production initial
-		lib_log "resume: nothing to resume (no versions recorded), production untouched; run again"
+	if [ $rc -eq 2 ]; then
+		nothing_to_resume
 		lib_controller run
 	fi
+}
+
+# nothing_to_resume: resume's exit 2 is true: the journal holds no
+# deployment, production is untouched, resume said so plainly and closed
+# the rollout in the journal (so `run` may start again).
+nothing_to_resume() {
+	grep -q '"type":"intent".*"op":"deploy"' "$journal" &&
+		lib_fail "resume: exit 2 (nothing to resume) on a journal that holds a deployment"
+	grep -q 'stopped before anything reached production' "$work/controller.log" ||
+		lib_fail "resume: exit 2 without saying that nothing reached production"
+	tail -n 1 "$journal" | grep -q '"type":"end".*"exit_code":2' ||
+		lib_fail "resume: the rollout was not closed in the journal: $(tail -n 1 "$journal")"
+	lib_expect_production initial
+	lib_log "resume: nothing reached production (exit 2), production untouched; run again"
 }
 
 # end_with CODE...: rc is one of the codes; production and the timeline
@@ -96,6 +109,8 @@ case $scenario in
 after-start)
 	lib_kill_at run start 1
 	finish
+	grep -q 'stopped before anything reached production' "$work/controller.log" ||
+		lib_fail "resume after a kill in preflight did not say nothing reached production"
 	end_with 0
 	;;
 after-versions)
@@ -106,7 +121,9 @@ after-versions)
 after-upload-intent)
 	lib_kill_at run intent 1
 	finish
-	end_with 3
+	grep -q 'stopped before anything reached production' "$work/controller.log" ||
+		lib_fail "resume after a kill during the uploads did not say nothing reached production"
+	end_with 0
 	;;
 after-deploy-intent)
 	lib_kill_at run intent 4
@@ -188,8 +205,11 @@ random-1 | random-2)
 		wait "$cpid"
 		set -e
 		cmd=resume
-		# Nothing recorded to resume from: start again.
-		grep -q '"type":"versions"' "$journal" 2>/dev/null || cmd=run
+		# Resume closed a rollout that had reached nothing: start again.
+		if tail -n 1 "$journal" 2>/dev/null | grep -q '"type":"end".*"exit_code":2'; then
+			nothing_to_resume
+			cmd=run
+		fi
 	done
 	[ $landed -ge 1 ] || lib_fail "no kill landed before the rollout ended"
 	if [ $cmd = run ]; then lib_controller run; else finish; fi

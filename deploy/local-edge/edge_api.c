@@ -200,8 +200,10 @@ api_json(const char *text, size_t len, const char *what, struct canary_jsonc **d
 }
 
 static void
-api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
+api_upload(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+           const char *path_id)
 {
+	const char *script = w->name;
 	char boundary[EDGE_MULTIPART_MAX_BOUNDARY + 1];
 	char err[CANARY_ERRLEN];
 	char id[EDGE_UUID_LEN];
@@ -215,6 +217,7 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 	size_t len;
 	int n = 0, rv;
 
+	(void)path_id; /* the route has none */
 	rv = edge_multipart_boundary(
 	    evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type"), boundary,
 	    sizeof(boundary), err, sizeof(err));
@@ -295,7 +298,7 @@ api_upload(struct edge_api *a, struct evhttp_request *req, const char *script)
 	}
 	if (api_save(a, err, sizeof(err)) != 0) {
 		/* Not kept: what the file does not hold would vanish on a restart. */
-		edge_state_undo_upload(edge_state_worker(a->st, script));
+		edge_state_undo_upload(w);
 		api_fail(req, CANARY_EIO, err);
 		goto out;
 	}
@@ -315,8 +318,10 @@ out:
 }
 
 static void
-api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
+api_deploy(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+           const char *path_id)
 {
+	const char *script = w->name;
 	char err[CANARY_ERRLEN];
 	char id[EDGE_UUID_LEN];
 	struct canary_jsonc *doc = NULL;
@@ -326,6 +331,7 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 	size_t len;
 	int rv;
 
+	(void)path_id; /* the route has none */
 	body = api_body(req, &len);
 	rv = body != NULL ? api_json(body, len, "body", &doc, err, sizeof(err))
 	                  : canary_errf(err, sizeof(err), CANARY_ENOMEM, "out of memory");
@@ -345,7 +351,7 @@ api_deploy(struct edge_api *a, struct evhttp_request *req, const char *script)
 	if (api_save(a, err, sizeof(err)) != 0) {
 		/* Not kept, and never shown to a region: after a restart it would be
 		 * gone, and the regions would go back to the deployment before it. */
-		edge_state_undo_deploy(edge_state_worker(a->st, script));
+		edge_state_undo_deploy(w);
 		api_fail(req, CANARY_EIO, err);
 		goto out;
 	}
@@ -431,12 +437,117 @@ api_unknown_worker(struct evhttp_request *req, const char *name)
 	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND, err);
 }
 
+/* ---- /scripts/{script}/{what}[/{id}] -------------------------------------
+ * Each handler answers req for worker w (it exists); id is the last path
+ * segment of the routes that have one, else NULL. */
+
+static void
+api_get_secrets(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+                const char *id)
+{
+	(void)a;
+	(void)w;
+	(void)id;
+	api_ok(req, cJSON_CreateArray());
+}
+
+static void
+api_get_settings(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+                 const char *id)
+{
+	(void)a;
+	(void)id;
+	api_ok(req, api_settings_json(w));
+}
+
+static void
+api_get_versions(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+                 const char *id)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *items = cJSON_AddArrayToObject(o, "items");
+	int only = api_query_true(req, "deployable");
+	int stop = only && w->n_versions > EDGE_DEPLOYABLE ? w->n_versions - EDGE_DEPLOYABLE : 0;
+
+	(void)a;
+	(void)id;
+	for (int i = w->n_versions - 1; items != NULL && i >= stop; i--) {
+		cJSON_AddItemToArray(items, edge_state_version_json(&w->versions[i]));
+	}
+	api_ok(req, o);
+}
+
+static void
+api_get_version(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+                const char *id)
+{
+	struct edge_version *v = edge_state_find_version(w, id);
+
+	(void)a;
+	if (v == NULL) {
+		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND,
+		         "workers.api.error.version_not_found");
+		return;
+	}
+	api_ok(req, edge_state_version_json(v));
+}
+
+static void
+api_get_deployments(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+                    const char *id)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *ds = cJSON_AddArrayToObject(o, "deployments");
+
+	(void)a;
+	(void)id;
+	for (int i = w->n_deps - 1; ds != NULL && i >= 0; i--) {
+		cJSON_AddItemToArray(ds, edge_state_deployment_json(&w->deps[i]));
+	}
+	api_ok(req, o);
+}
+
+static void
+api_get_deployment(struct edge_api *a, struct evhttp_request *req, struct edge_worker *w,
+                   const char *id)
+{
+	(void)a;
+	for (int i = w->n_deps - 1; i >= 0; i--) {
+		if (strcmp(w->deps[i].id, id) == 0) {
+			api_ok(req, edge_state_deployment_json(&w->deps[i]));
+			return;
+		}
+	}
+	api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND,
+	         "workers.api.error.deployment_not_found");
+}
+
+typedef void (*api_handler)(struct edge_api *, struct evhttp_request *, struct edge_worker *,
+                            const char *);
+
+/* The routes under /scripts/{script}/: the segment, whether an id follows,
+ * and the handler of each method (NULL: not served). */
+static const struct api_route {
+	const char *what;
+	int with_id;
+	api_handler get, post;
+} api_routes[] = {
+    {"secrets", 0, api_get_secrets, NULL},
+    {"settings", 0, api_get_settings, NULL},
+    {"versions", 0, api_get_versions, api_upload},
+    {"versions", 1, api_get_version, NULL},
+    {"deployments", 0, api_get_deployments, api_deploy},
+    {"deployments", 1, api_get_deployment, NULL},
+};
+
 /* api_workers: routes under /workers; segs[0] is the first segment after it. */
 static void
 api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 {
 	enum evhttp_cmd_type m = evhttp_request_get_command(req);
+	const struct api_route *rt = NULL;
 	struct edge_worker *w = NULL;
+	api_handler fn;
 
 	if (n == 2 && strcmp(segs[0], "services") == 0) {
 		if (m != EVHTTP_REQ_GET) {
@@ -473,74 +584,25 @@ api_workers(struct edge_api *a, struct evhttp_request *req, char **segs, int n)
 		return;
 	}
 	/* From here: /scripts/{script}/{what}[/{id}] */
-	if (strcmp(segs[2], "secrets") != 0 && strcmp(segs[2], "settings") != 0 &&
-	    strcmp(segs[2], "versions") != 0 && strcmp(segs[2], "deployments") != 0) {
-		api_no_route(req);
-		return;
-	}
-	if (n == 4 && strcmp(segs[2], "versions") != 0 && strcmp(segs[2], "deployments") != 0) {
-		api_no_route(req);
-		return;
-	}
-	if (n == 3 && (strcmp(segs[2], "versions") == 0 || strcmp(segs[2], "deployments") == 0)) {
-		if (m != EVHTTP_REQ_GET && m != EVHTTP_REQ_POST) {
-			api_method_not_allowed(req, "GET, POST");
-			return;
+	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
+		if (strcmp(api_routes[i].what, segs[2]) == 0 && api_routes[i].with_id == (n == 4)) {
+			rt = &api_routes[i];
 		}
-	} else if (m != EVHTTP_REQ_GET) {
-		api_method_not_allowed(req, "GET");
+	}
+	if (rt == NULL) {
+		api_no_route(req);
+		return;
+	}
+	fn = m == EVHTTP_REQ_GET ? rt->get : m == EVHTTP_REQ_POST ? rt->post : NULL;
+	if (fn == NULL) {
+		api_method_not_allowed(req, rt->post != NULL ? "GET, POST" : "GET");
 		return;
 	}
 	if ((w = edge_state_worker(a->st, segs[1])) == NULL) {
 		api_unknown_worker(req, segs[1]);
 		return;
 	}
-	if (strcmp(segs[2], "secrets") == 0) {
-		api_ok(req, cJSON_CreateArray());
-	} else if (strcmp(segs[2], "settings") == 0) {
-		api_ok(req, api_settings_json(w));
-	} else if (strcmp(segs[2], "versions") == 0 && n == 3 && m == EVHTTP_REQ_POST) {
-		api_upload(a, req, w->name);
-	} else if (strcmp(segs[2], "deployments") == 0 && n == 3 && m == EVHTTP_REQ_POST) {
-		api_deploy(a, req, w->name);
-	} else if (strcmp(segs[2], "versions") == 0 && n == 3) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON *items = cJSON_AddArrayToObject(o, "items");
-		int only = api_query_true(req, "deployable");
-		int stop =
-		    only && w->n_versions > EDGE_DEPLOYABLE ? w->n_versions - EDGE_DEPLOYABLE : 0;
-
-		for (int i = w->n_versions - 1; items != NULL && i >= stop; i--) {
-			cJSON_AddItemToArray(items, edge_state_version_json(&w->versions[i]));
-		}
-		api_ok(req, o);
-	} else if (strcmp(segs[2], "versions") == 0) {
-		struct edge_version *v = edge_state_find_version(w, segs[3]);
-
-		if (v == NULL) {
-			api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND,
-			         "workers.api.error.version_not_found");
-			return;
-		}
-		api_ok(req, edge_state_version_json(v));
-	} else if (n == 3) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON *ds = cJSON_AddArrayToObject(o, "deployments");
-
-		for (int i = w->n_deps - 1; ds != NULL && i >= 0; i--) {
-			cJSON_AddItemToArray(ds, edge_state_deployment_json(&w->deps[i]));
-		}
-		api_ok(req, o);
-	} else {
-		for (int i = w->n_deps - 1; i >= 0; i--) {
-			if (strcmp(w->deps[i].id, segs[3]) == 0) {
-				api_ok(req, edge_state_deployment_json(&w->deps[i]));
-				return;
-			}
-		}
-		api_send(req, HTTP_NOTFOUND, NULL, EDGE_CF_NOT_FOUND,
-		         "workers.api.error.deployment_not_found");
-	}
+	fn(a, req, w, n == 4 ? segs[3] : NULL);
 }
 
 static int

@@ -164,6 +164,28 @@ main_on_signal(evutil_socket_t sig, short what, void *arg)
 	main_stop = 1;
 }
 
+/* main_add_binding: appends {"name", "type"[, key: value]} to arr (key
+ * NULL for none). Returns 0, or -1 when out of memory. */
+static int
+main_add_binding(cJSON *arr, const char *name, const char *type, const char *key, const char *value)
+{
+	cJSON *b = cJSON_CreateObject();
+
+	if (b == NULL) {
+		return -1;
+	}
+	if (!cJSON_AddItemToArray(arr, b)) {
+		cJSON_Delete(b);
+		return -1;
+	}
+	if (cJSON_AddStringToObject(b, "name", name) == NULL ||
+	    cJSON_AddStringToObject(b, "type", type) == NULL ||
+	    (key != NULL && cJSON_AddStringToObject(b, key, value) == NULL)) {
+		return -1;
+	}
+	return 0;
+}
+
 /* main_bindings_json: the worker's bindings in Cloudflare's shape, for a
  * direct module upload: its vars (plain_text), services and version
  * metadata from the wrangler config. Caller frees. */
@@ -177,33 +199,20 @@ main_bindings_json(const struct rollout_worker *w)
 		return NULL;
 	}
 	for (int i = 0; i < w->n_vars; i++) {
-		cJSON *b = cJSON_CreateObject();
-
-		if (b == NULL || !cJSON_AddItemToArray(arr, b) ||
-		    cJSON_AddStringToObject(b, "name", w->vars[i].name) == NULL ||
-		    cJSON_AddStringToObject(b, "type", "plain_text") == NULL ||
-		    cJSON_AddStringToObject(b, "text", w->vars[i].value) == NULL) {
+		if (main_add_binding(arr, w->vars[i].name, "plain_text", "text",
+		                     w->vars[i].value) != 0) {
 			goto out;
 		}
 	}
 	for (int i = 0; i < w->n_services; i++) {
-		cJSON *b = cJSON_CreateObject();
-
-		if (b == NULL || !cJSON_AddItemToArray(arr, b) ||
-		    cJSON_AddStringToObject(b, "name", w->services[i].binding) == NULL ||
-		    cJSON_AddStringToObject(b, "type", "service") == NULL ||
-		    cJSON_AddStringToObject(b, "service", w->services[i].service) == NULL) {
+		if (main_add_binding(arr, w->services[i].binding, "service", "service",
+		                     w->services[i].service) != 0) {
 			goto out;
 		}
 	}
-	if (w->version_metadata[0] != '\0') {
-		cJSON *b = cJSON_CreateObject();
-
-		if (b == NULL || !cJSON_AddItemToArray(arr, b) ||
-		    cJSON_AddStringToObject(b, "name", w->version_metadata) == NULL ||
-		    cJSON_AddStringToObject(b, "type", "version_metadata") == NULL) {
-			goto out;
-		}
+	if (w->version_metadata[0] != '\0' &&
+	    main_add_binding(arr, w->version_metadata, "version_metadata", NULL, NULL) != 0) {
+		goto out;
 	}
 	out = cJSON_PrintUnformatted(arr);
 out:

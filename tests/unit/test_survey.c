@@ -299,6 +299,30 @@ pump(struct fixture *f, struct round_out *o)
 	}
 }
 
+/* run_round: one round numbered round with deadline_ms, sent and pumped to
+ * its end; p and o get the probe and what the callback saw. */
+static void
+run_round(struct fixture *f, uint64_t round, uint32_t deadline_ms, struct canary_probe *p,
+          struct round_out *o)
+{
+	char err[CANARY_ERRLEN];
+
+	make_probe(p, round, deadline_ms);
+	memset(o, 0, sizeof(*o));
+	assert_int_equal(survey_round(f->s, p, on_round, o, err, sizeof(err)), 0);
+	pump(f, o);
+}
+
+/* stop_respondents: stops rs[0..n-1] and waits until none is connected. */
+static void
+stop_respondents(struct fixture *f, struct respondent *rs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		respondent_stop(&rs[i]);
+	}
+	wait_agents(f, 0);
+}
+
 /* Three healthy agents: all three reports, and the round ends as soon as the
  * third answers, well before the deadline. */
 static void
@@ -329,10 +353,7 @@ test_round_all_answer(void **state)
 	assert_int_equal(o.stats.timed_out, 0);
 	assert_true(o.stats.elapsed_us < 4000000);
 	assert_int_equal(o.latency_count, 30);
-	for (int i = 0; i < 3; i++) {
-		respondent_stop(&rs[i]);
-	}
-	wait_agents(f, 0);
+	stop_respondents(f, rs, 3);
 }
 
 /* Garbage and a wrong-round report are counted, not fatal; the valid report
@@ -344,26 +365,19 @@ test_round_bad_reports_counted(void **state)
 	struct respondent rs[3];
 	struct canary_probe p;
 	struct round_out o;
-	char err[CANARY_ERRLEN];
 
 	respondent_start(&rs[0], ANSWER, "good");
 	respondent_start(&rs[1], GARBAGE, "junk");
 	respondent_start(&rs[2], WRONG_ROUND, "stale");
 	wait_agents(f, 3);
-	make_probe(&p, 2, 5000);
-	memset(&o, 0, sizeof(o));
-	assert_int_equal(survey_round(f->s, &p, on_round, &o, err, sizeof(err)), 0);
-	pump(f, &o);
+	run_round(f, 2, 5000, &p, &o);
 	assert_int_equal(o.rv, 0);
 	assert_int_equal(o.n, 1);
 	assert_string_equal(o.agents[0], "good");
 	assert_int_equal(o.stats.malformed, 1);
 	assert_int_equal(o.stats.wrong_round, 1);
 	assert_int_equal(o.stats.timed_out, 0);
-	for (int i = 0; i < 3; i++) {
-		respondent_stop(&rs[i]);
-	}
-	wait_agents(f, 0);
+	stop_respondents(f, rs, 3);
 }
 
 /* A silent agent and a late one: the round ends at the deadline with the one
@@ -375,16 +389,12 @@ test_round_deadline(void **state)
 	struct respondent rs[3];
 	struct canary_probe p;
 	struct round_out o;
-	char err[CANARY_ERRLEN];
 
 	respondent_start(&rs[0], ANSWER, "quick");
 	respondent_start(&rs[1], SILENT, "mute");
 	respondent_start(&rs[2], LATE, "slow");
 	wait_agents(f, 3);
-	make_probe(&p, 3, 300);
-	memset(&o, 0, sizeof(o));
-	assert_int_equal(survey_round(f->s, &p, on_round, &o, err, sizeof(err)), 0);
-	pump(f, &o);
+	run_round(f, 3, 300, &p, &o);
 	assert_int_equal(o.rv, 0);
 	assert_int_equal(o.n, 1);
 	assert_string_equal(o.agents[0], "quick");
@@ -395,10 +405,7 @@ test_round_deadline(void **state)
 
 	/* Round 4 starts while "slow" still works on round 3: its late report
 	 * for round 3 must not count as a round 4 report. */
-	make_probe(&p, 4, 3000);
-	memset(&o, 0, sizeof(o));
-	assert_int_equal(survey_round(f->s, &p, on_round, &o, err, sizeof(err)), 0);
-	pump(f, &o);
+	run_round(f, 4, 3000, &p, &o);
 	assert_int_equal(o.rv, 0);
 	for (int i = 0; i < o.n && i < 4; i++) {
 		assert_string_not_equal(o.agents[i], "mute");
@@ -406,10 +413,7 @@ test_round_deadline(void **state)
 	/* quick answers round 4; slow answers round 4 after 1.5 s, within the
 	 * 3 s deadline; its round-3 answer is dropped by nng or counted. */
 	assert_int_equal(o.n, 2);
-	for (int i = 0; i < 3; i++) {
-		respondent_stop(&rs[i]);
-	}
-	wait_agents(f, 0);
+	stop_respondents(f, rs, 3);
 }
 
 /* An agent that replies three times counts once: the round does not end
@@ -422,24 +426,17 @@ test_round_duplicates(void **state)
 	struct respondent rs[2];
 	struct canary_probe p;
 	struct round_out o;
-	char err[CANARY_ERRLEN];
 
 	respondent_start(&rs[0], DUPLICATE, "echo");
 	respondent_start_late(&rs[1], LATE, "slow", 600);
 	wait_agents(f, 2);
-	make_probe(&p, 8, 3000);
-	memset(&o, 0, sizeof(o));
-	assert_int_equal(survey_round(f->s, &p, on_round, &o, err, sizeof(err)), 0);
-	pump(f, &o);
+	run_round(f, 8, 3000, &p, &o);
 	assert_int_equal(o.rv, 0);
 	assert_int_equal(o.n, 2);
 	assert_int_equal(o.stats.duplicates, 2);
 	assert_int_equal(o.stats.timed_out, 0);
 	assert_true(o.stats.elapsed_us >= 550000);
-	for (int i = 0; i < 2; i++) {
-		respondent_stop(&rs[i]);
-	}
-	wait_agents(f, 0);
+	stop_respondents(f, rs, 2);
 }
 
 /* No agent at all: the round waits for the deadline and reports nothing. */
@@ -449,12 +446,8 @@ test_round_no_agents(void **state)
 	struct fixture *f = *state;
 	struct canary_probe p;
 	struct round_out o;
-	char err[CANARY_ERRLEN];
 
-	make_probe(&p, 5, 100);
-	memset(&o, 0, sizeof(o));
-	assert_int_equal(survey_round(f->s, &p, on_round, &o, err, sizeof(err)), 0);
-	pump(f, &o);
+	run_round(f, 5, 100, &p, &o);
 	assert_int_equal(o.rv, 0);
 	assert_int_equal(o.n, 0);
 	assert_int_equal(o.stats.agents, 0);

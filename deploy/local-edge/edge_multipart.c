@@ -193,6 +193,14 @@ mp_headers(const char *h, size_t hlen, size_t at, struct edge_part *part, char *
 		if (nlen == 19 && strncasecmp(line, "Content-Disposition", nlen) == 0) {
 			int r;
 
+			/* RFC 7578 4.2: one per part. A second one would leave
+			 * name and filename from two different headers. */
+			if (have_cd) {
+				return canary_errf(err, errlen, CANARY_EPARSE,
+				                   "multipart: byte %zu: a second "
+				                   "Content-Disposition in one part",
+				                   at + i);
+			}
 			if (vlen < 9 || strncasecmp(v, "form-data", 9) != 0 ||
 			    (vlen > 9 && v[9] != ';' && v[9] != ' ')) {
 				return canary_errf(

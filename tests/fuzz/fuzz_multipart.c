@@ -6,8 +6,6 @@
  *
  * The input is the Content-Type value, a "\n", then the body, so the
  * boundary the body is cut with comes from the header as in canary-edge.
- * (deploy/local-edge/fuzz_edge_multipart.c fuzzes the body alone with a
- * fixed boundary.)
  *
  * Promises checked, beyond "no crash, no leak, no undefined behaviour":
  *   - a boundary read from the header is 1..EDGE_MULTIPART_MAX_BOUNDARY
@@ -19,11 +17,8 @@
  *   - writing the parts out again as a canonical body (quoted names, the
  *     same boundary) and parsing that gives the same names, filenames,
  *     content types and data: what the parser returns is what was sent.
- * Not checked: that filename is "" when has_filename is 0, as
- * edge_multipart.h says. A part with two Content-Disposition headers, the
- * first with a filename and the second without, keeps the first filename
- * with has_filename 0 (seed two_dispositions.txt); filenames are compared
- * only where has_filename is 1.
+ *   - filename is "" whenever has_filename is 0 (a part with two
+ *     Content-Disposition headers is refused: seed two_dispositions.txt).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -196,7 +191,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct edge_part *a = &fuzz_parts[i], *b = &fuzz_again[i];
 
 		if (strcmp(a->name, b->name) != 0 || a->has_filename != b->has_filename ||
-		    (a->has_filename && strcmp(a->filename, b->filename) != 0) ||
+		    strcmp(a->filename, b->filename) != 0 ||
 		    strcmp(a->content_type, b->content_type) != 0 || a->len != b->len ||
 		    memcmp(a->data, b->data, a->len) != 0) {
 			fprintf(stderr, "part %d \"%s\" vs \"%s\"\n", i, a->name, b->name);

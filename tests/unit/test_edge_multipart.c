@@ -111,6 +111,10 @@ test_malformed(void **state)
 	    "--" B "xx",
 	    "--" B "--",
 	    "--" B "\r\n\r\n\r\nx\r\n--" B "--",
+	    /* Two Content-Disposition headers in one part: the filename of the
+	     * first must not survive beside the name of the second. */
+	    "--" B "\r\nContent-Disposition: form-data; name=\"a\"; filename=\"f.js\"\r\n"
+	    "Content-Disposition: form-data; name=\"a\"\r\n\r\nx\r\n--" B "--",
 	};
 
 	(void)state;

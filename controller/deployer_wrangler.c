@@ -250,6 +250,22 @@ wr_child_failed(const struct wr_op *op, const struct proc_result *sr, char *err,
 	                   sr->exit_code, tail[0] != '\0' ? "; stderr: " : ": no stderr", tail);
 }
 
+/* wr_stdout_tail: the last lines of the CLI's stdout for an error message,
+ * without colour codes (wrangler colours them even with NO_COLOR=1). */
+static void
+wr_stdout_tail(const char *out, char *tail, size_t n)
+{
+	char *copy = strdup(out);
+
+	tail[0] = '\0';
+	if (copy == NULL) {
+		return;
+	}
+	proc_strip_ansi(copy);
+	proc_tail_lines(copy, DEPLOYER_STDOUT_LINES, tail, n);
+	free(copy);
+}
+
 /* wr_read_capped: reads at most cap bytes of path into a new NUL-terminated
  * buffer. A file over the cap is an error, never silently cut. */
 static int
@@ -385,7 +401,7 @@ wr_finish_upload(struct wr_op *op, const struct proc_result *sr, struct deployer
 	if (rv == 0) {
 		return;
 	}
-	proc_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
+	wr_stdout_tail(sr->out, tail, sizeof(tail));
 	res->rv = canary_errf(res->err, sizeof(res->err), CANARY_EPARSE,
 	                      "`%s`: exit code 0 but no version id: no version-upload record in "
 	                      "WRANGLER_OUTPUT_FILE_PATH and no valid \"%s <uuid>\" on stdout; "
@@ -402,7 +418,7 @@ wr_finish_status(struct wr_op *op, const struct proc_result *sr, struct deployer
 
 	snprintf(where, sizeof(where), "`%s`", op->cmdline);
 	if (canary_json_parse_exact(sr->out, sr->out_len, &doc, NULL, 0) != 0) {
-		proc_tail_lines(sr->out, DEPLOYER_STDOUT_LINES, tail, sizeof(tail));
+		wr_stdout_tail(sr->out, tail, sizeof(tail));
 		res->rv =
 		    canary_errf(res->err, sizeof(res->err), CANARY_EPARSE,
 		                "%s: stdout is not one JSON deployment object: %s", where, tail);

@@ -307,6 +307,22 @@ test_status_garbage(void **state)
 }
 
 static void
+test_status_stdout_quoted_without_colours(void **state)
+{
+	struct ctx c;
+
+	(void)state;
+	/* stdout quoted in an error loses its colour codes, as stderr does. */
+	setup_mode(&c, "colour-garbage", 10);
+	assert_int_equal(deployer_status(c.d, &mw, on_result, &c), 0);
+	wait_result(&c);
+	assert_int_equal(c.res.rv, CANARY_EPARSE);
+	assert_non_null(strstr(c.res.err, "not json"));
+	assert_null(strchr(c.res.err, '\033'));
+	teardown_ctx(&c);
+}
+
+static void
 test_token_echoed_by_cli_scrubbed(void **state)
 {
 	struct ctx c;
@@ -558,6 +574,7 @@ main(void)
 	    cmocka_unit_test(test_deploy_failure_quotes_stderr),
 	    cmocka_unit_test(test_status_parses_real_json),
 	    cmocka_unit_test(test_status_garbage),
+	    cmocka_unit_test(test_status_stdout_quoted_without_colours),
 	    cmocka_unit_test(test_status_trailing_data),
 	    cmocka_unit_test(test_token_echoed_by_cli_scrubbed),
 	    cmocka_unit_test(test_hang_times_out),

@@ -12,7 +12,7 @@
 #               certificates), curl and jq (canary-edge's admin API), ss and
 #               setsid (free ports, process groups)
 #   test        build, plus what tests/run.sh runs: cmocka, clang with
-#               libFuzzer, nginx, wrk and hey (benchmarks), Node.js and npm
+#               libFuzzer, clang-format (the format check), nginx, wrk and hey (benchmarks), Node.js and npm
 #               (the Cloudflare worker tests, wrangler), openssl, curl, and
 #               jq (the quickstart, which ctest runs too)
 #
@@ -29,7 +29,7 @@ build_pkgs=(
 quickstart_pkgs=(openssl curl jq iproute2 util-linux procps)
 test_pkgs=(
   libcmocka-dev
-  clang libclang-rt-14-dev llvm
+  clang libclang-rt-14-dev llvm clang-format
   openssl nginx-light wrk hey nodejs npm procps psmisc iproute2 curl
   jq util-linux
 )

@@ -23,6 +23,7 @@
 #define ROLLOUT_MAX_LINKS      8   /* agents.listen and agents.dial URLs, each */
 #define ROLLOUT_FIELD_PATH_LEN 256 /* "probes.targets[3].expect_status[1]" */
 #define ROLLOUT_GOT_LEN        48  /* how much of a bad value an error message quotes */
+#define ROLLOUT_DATE_LEN       11  /* "YYYY-MM-DD" and the NUL */
 
 /* ---- rollout file defaults ---- */
 #define ROLLOUT_DEFAULT_PIN_VAR            "WORKER_VERSION_ID"

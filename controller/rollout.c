@@ -7,6 +7,7 @@
  */
 #include "rollout.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -164,6 +165,22 @@ rl_member(struct rl *c, const cJSON *obj, const char *path, const char *key, int
 }
 
 /* A string of 1..len-1 bytes (or 0 when empty_ok), copied into buf. */
+/* rl_is_date: s is YYYY-MM-DD with a month 01..12 and a day 01..31. */
+static int
+rl_is_date(const char *s)
+{
+	int month, day;
+
+	for (int i = 0; i < 10; i++) {
+		if (i == 4 || i == 7 ? s[i] != '-' : !isdigit((unsigned char)s[i])) {
+			return 0;
+		}
+	}
+	month = (s[5] - '0') * 10 + (s[6] - '0');
+	day = (s[8] - '0') * 10 + (s[9] - '0');
+	return s[10] == '\0' && month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
 static int
 rl_str_value(struct rl *c, const cJSON *j, const char *path, char *buf, size_t len, int empty_ok)
 {
@@ -436,6 +453,15 @@ rl_wrangler(const char *file, struct rollout_worker *w, char *err, size_t errlen
 	if ((rv = rl_str(&c, root, "", "name", 1, w->name, sizeof(w->name))) != 0 ||
 	    (rv = rl_str(&c, root, "", "account_id", 0, w->account_id, sizeof(w->account_id))) !=
 	        0) {
+		goto out;
+	}
+	if ((rv = rl_str(&c, root, "", "compatibility_date", 0, w->compatibility_date,
+	                 sizeof(w->compatibility_date))) != 0) {
+		goto out;
+	}
+	if (w->compatibility_date[0] != '\0' && !rl_is_date(w->compatibility_date)) {
+		rv = rl_expected(&c, cJSON_GetObjectItemCaseSensitive(root, "compatibility_date"),
+		                 "compatibility_date", "a date YYYY-MM-DD");
 		goto out;
 	}
 	/* The name goes into API paths and the version override header. */

@@ -10,7 +10,7 @@
  *
  * The wrangler configs are read as JSONC (.json / .jsonc); a .toml config is
  * refused with a message saying so. From each: `name`, `account_id`, `vars`,
- * `services`, `version_metadata`, the last `migrations` tag (top level only;
+ * `services`, `version_metadata`, `compatibility_date`, the last `migrations` tag (top level only;
  * `env` sections are not read). Other wrangler keys are wrangler's business
  * and are ignored there.
  *
@@ -47,8 +47,9 @@ struct rollout_worker {
 	int n_vars;
 	struct rollout_service services[ROLLOUT_MAX_SERVICES];
 	int n_services;
-	char version_metadata[ROLLOUT_NAME_LEN]; /* the binding's name; "" none */
-	char migration_tag[ROLLOUT_NAME_LEN];    /* last migrations[].tag; "" none */
+	char version_metadata[ROLLOUT_NAME_LEN];   /* the binding's name; "" none */
+	char migration_tag[ROLLOUT_NAME_LEN];      /* last migrations[].tag; "" none */
+	char compatibility_date[ROLLOUT_DATE_LEN]; /* YYYY-MM-DD; "" when the config has none */
 };
 
 enum rollout_deployer_kind {

@@ -176,6 +176,7 @@ test_design_example(void **state)
 	assert_string_equal(m->version_metadata, "CF_VERSION_METADATA");
 	assert_string_equal(m->migration_tag, "v2");
 	assert_string_equal(r->workers[PLAN_SERVER].migration_tag, "");
+	assert_string_equal(m->compatibility_date, "2025-04-14");
 	assert_string_equal(r->pin_var, "WORKER_VERSION_ID");
 
 	assert_int_equal(r->deployer.kind, ROLLOUT_DEPLOYER_WRANGLER);
@@ -658,6 +659,18 @@ test_file_errors(void **state)
 	         "%s:%d:%d: name: expected a worker name of 1..63 letters, digits, '_' and '-', "
 	         "got \"main server\"",
 	         CANARY_FIXTURES "/wrangler/bad-worker-name.jsonc", line, col);
+	assert_string_equal(err, want);
+	assert_null(r);
+
+	/* A compatibility date wrangler would refuse. */
+	d.workers = "  \"workers\": { \"server\": { \"config\": \"@X@/bad-date.jsonc\" }, "
+	            "\"middleware\": { \"config\": \"@W@/middleware.jsonc\" } },";
+	path = test_write(test_doc_text(&d, text, sizeof(text)));
+	assert_int_equal(rollout_load(path, &r, err, sizeof(err)), CANARY_ECONFIG);
+	test_where(CANARY_FIXTURES "/wrangler/bad-date.jsonc", "\"2025-13-01\"", &line, &col);
+	snprintf(want, sizeof(want),
+	         "%s:%d:%d: compatibility_date: expected a date YYYY-MM-DD, got \"2025-13-01\"",
+	         CANARY_FIXTURES "/wrangler/bad-date.jsonc", line, col);
 	assert_string_equal(err, want);
 	assert_null(r);
 }

@@ -43,10 +43,6 @@
 	"            nothing to resume (nothing changed either way),\n"                            \
 	"            3 rolled back, 4 rollback failed or unverified, 5 stopped on drift\n"
 
-/* Direct module uploads need a compatibility date; rollout files do not carry
- * one, so uploads use the date of the worker entry files in deploy/cloudflare. */
-#define MAIN_COMPATIBILITY_DATE "2025-04-14"
-
 enum main_cmd { CMD_PLAN, CMD_RUN, CMD_RESUME, CMD_STATUS, CMD_ROLLBACK, CMD_CHECK };
 
 struct main_args {
@@ -267,7 +263,16 @@ main_make_deployer(struct main_ctx *c, char *err, size_t errlen)
 		mods[n_mods].worker = c->ro->workers[w].name;
 		mods[n_mods].files = files[w];
 		mods[n_mods].n_files = rd->n_modules[w];
-		mods[n_mods].compatibility_date = MAIN_COMPATIBILITY_DATE;
+		/* A direct upload sends the date the worker was built for, as
+		 * wrangler would from the same config. */
+		if (c->ro->workers[w].compatibility_date[0] == '\0') {
+			return canary_errf(
+			    err, errlen, CANARY_ECONFIG,
+			    "%s: compatibility_date: expected a date YYYY-MM-DD "
+			    "(deployer.upload_modules sends it with the upload), got none",
+			    c->ro->workers[w].config);
+		}
+		mods[n_mods].compatibility_date = c->ro->workers[w].compatibility_date;
 		mods[n_mods].bindings_json = c->bindings[w];
 		n_mods++;
 	}

@@ -68,6 +68,11 @@ promote | wrangler-promote)
 	[ $rc -eq 0 ] || lib_fail "expected exit 0 (promoted), got $rc"
 	lib_check_timeline new
 	grep -q 'promoted' "$work/controller.log" || lib_fail "no promoted line"
+	# The new server version carries its config's compatibility date.
+	sv=$(grep -m 1 -o 'server version [0-9a-f-]*' "$work/controller.log" | cut -d' ' -f3)
+	cd_got=$(lib_edge_get "/client/v4/accounts/$account/workers/scripts/main-server/versions/$sv" |
+		jq -r .result.resources.script_runtime.compatibility_date)
+	[ "$cd_got" = 2025-06-01 ] || lib_fail "server $sv: compatibility_date $cd_got, expected 2025-06-01"
 	# An ended rollout: resume prints the outcome and exits with its code.
 	lib_controller resume
 	[ $rc -eq 0 ] || lib_fail "resume of a promoted rollout: expected 0, got $rc"

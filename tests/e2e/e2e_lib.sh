@@ -199,7 +199,7 @@ lib_app() {
   "name": "main-server",
   "main": "dist/server.js",
   "account_id": "$account",
-  "compatibility_date": "2025-04-14",
+  "compatibility_date": "2025-06-01",
   "version_metadata": { "binding": "CF_VERSION_METADATA" },
 }
 EOF

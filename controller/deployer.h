@@ -224,14 +224,6 @@ int deployer_api_env(const char *rollout_base_url, const char *token_env, const 
 
 /* ---- shared helpers (pure) ---------------------------------------------- */
 
-/* deployer_is_uuid: canary_is_uuid (msg.h), the one UUID check of the
- * project, under the name the fuzz targets still call. */
-static inline int
-deployer_is_uuid(const char *s)
-{
-	return canary_is_uuid(s);
-}
-
 /* deployer_scrub: replaces, in place, every occurrence of token (NULL or
  * "": nothing) in the NUL-terminated s by "***" (by as many stars as it has
  * characters when shorter, so s never grows): a CLI, an API or a proxy that

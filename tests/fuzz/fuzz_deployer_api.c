@@ -272,7 +272,7 @@ static void
 fuzz_check_success(enum fuzz_op op, const struct deployment *want)
 {
 	const struct deployer_result *r = &fuzz.res;
-	int total = 0;
+	char why[CANARY_ERRLEN];
 
 	if (fuzz.status < 200 || fuzz.status > 299 ||
 	    !fuzz_success_body(fuzz.body, fuzz.body_len)) {
@@ -280,18 +280,8 @@ fuzz_check_success(enum fuzz_op op, const struct deployment *want)
 	}
 	switch (op) {
 	case FUZZ_STATUS:
-		if (r->deployment.n_versions < 1 ||
-		    r->deployment.n_versions > CANARY_MAX_VERSIONS) {
-			fuzz_die("status", "a version count out of range");
-		}
-		for (int i = 0; i < r->deployment.n_versions; i++) {
-			if (!deployer_is_uuid(r->deployment.versions[i].version_id)) {
-				fuzz_die("status", "a version id that is no uuid");
-			}
-			total += r->deployment.versions[i].percentage;
-		}
-		if (total != 100) {
-			fuzz_die("status", "percentages that do not total 100");
+		if (deployer_check_deployment(&r->deployment, why, sizeof(why)) != 0) {
+			fuzz_die("status", why);
 		}
 		break;
 	case FUZZ_DEPLOY:
@@ -305,7 +295,7 @@ fuzz_check_success(enum fuzz_op op, const struct deployment *want)
 		}
 		break;
 	case FUZZ_UPLOAD:
-		if (!deployer_is_uuid(r->version_id)) {
+		if (!canary_is_uuid(r->version_id)) {
 			fuzz_die("upload", "success without a version uuid");
 		}
 		break;

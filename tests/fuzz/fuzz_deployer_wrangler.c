@@ -267,25 +267,15 @@ fuzz_check_success(enum fuzz_op op, const struct deployment *want, const char *n
                    const char *out, size_t olen)
 {
 	const struct deployer_result *r = &fuzz.res;
-	int total = 0;
+	char why[CANARY_ERRLEN];
 
 	if ((op == FUZZ_STATUS || op == FUZZ_DEPLOY) && !fuzz_one_value(out, olen)) {
 		fuzz_die("status", "read from stdout that is not exactly one JSON value");
 	}
 	switch (op) {
 	case FUZZ_STATUS:
-		if (r->deployment.n_versions < 1 ||
-		    r->deployment.n_versions > CANARY_MAX_VERSIONS) {
-			fuzz_die("status", "a version count out of range");
-		}
-		for (int i = 0; i < r->deployment.n_versions; i++) {
-			if (!deployer_is_uuid(r->deployment.versions[i].version_id)) {
-				fuzz_die("status", "a version id that is no uuid");
-			}
-			total += r->deployment.versions[i].percentage;
-		}
-		if (total != 100) {
-			fuzz_die("status", "percentages that do not total 100");
+		if (deployer_check_deployment(&r->deployment, why, sizeof(why)) != 0) {
+			fuzz_die("status", why);
 		}
 		break;
 	case FUZZ_DEPLOY:
@@ -294,7 +284,7 @@ fuzz_check_success(enum fuzz_op op, const struct deployment *want, const char *n
 		}
 		break;
 	case FUZZ_UPLOAD:
-		if (!deployer_is_uuid(r->version_id)) {
+		if (!canary_is_uuid(r->version_id)) {
 			fuzz_die("upload", "success without a version uuid");
 		}
 		if (memchr(ndjson, '\\', nlen) == NULL && memchr(out, '\x1b', olen) == NULL &&

@@ -151,7 +151,7 @@ fuzz_check_state(const struct journal_state *st, const struct journal_log *log)
 		}
 	}
 	for (i = 0; i < st->n_uploaded; i++) {
-		if (!deployer_is_uuid(st->uploaded[i].version_id)) {
+		if (!canary_is_uuid(st->uploaded[i].version_id)) {
 			fuzz_die("replay kept an upload without a uuid",
 			         st->uploaded[i].version_id);
 		}

@@ -513,10 +513,10 @@ test_helpers(void **state)
 	struct deployment p;
 
 	(void)state;
-	assert_true(deployer_is_uuid(ID_A));
-	assert_false(deployer_is_uuid("92c25d1a-816b-46a7-8cdc-46a34ad69aa"));
-	assert_false(deployer_is_uuid("92c25d1a_816b-46a7-8cdc-46a34ad69aad"));
-	assert_false(deployer_is_uuid("g2c25d1a-816b-46a7-8cdc-46a34ad69aad"));
+	assert_true(canary_is_uuid(ID_A));
+	assert_false(canary_is_uuid("92c25d1a-816b-46a7-8cdc-46a34ad69aa"));
+	assert_false(canary_is_uuid("92c25d1a_816b-46a7-8cdc-46a34ad69aad"));
+	assert_false(canary_is_uuid("g2c25d1a-816b-46a7-8cdc-46a34ad69aad"));
 	strcpy(a.versions[0].version_id, ID_A);
 	a.versions[0].percentage = 10;
 	strcpy(a.versions[1].version_id, ID_B);

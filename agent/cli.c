@@ -261,7 +261,7 @@ cli_parse_run(int argc, char **argv, int i, struct agent_cli *c, char *err, size
 	for (; i < argc; i++) {
 		int missing = 0;
 		const char *v;
-		uint64_t u;
+		uint64_t u = 0;
 
 		if ((v = cli_value(argc, argv, &i, "--region", &missing)) != NULL) {
 			if ((rv = cli_name("--region", v, err, errlen)) != 0) {
@@ -376,7 +376,7 @@ cli_parse_probe(int argc, char **argv, int i, struct agent_cli *c, char *err, si
 	for (; i < argc; i++) {
 		int missing = 0;
 		const char *v;
-		uint64_t u;
+		uint64_t u = 0;
 
 		if ((v = cli_value(argc, argv, &i, "-n", &missing)) != NULL) {
 			if ((rv = cli_uint("-n", v, 1, AGENT_PROBE_MAX_N, &u, err, errlen)) != 0) {

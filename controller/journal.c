@@ -809,7 +809,7 @@ journal_replay(const cJSON *const *recs, int n, struct journal_state *st, char *
 		} else if (strcmp(t, "result") == 0) {
 			struct journal_intent *in = NULL;
 			const cJSON *ok;
-			int id;
+			int id = 0;
 
 			rv = journal_int(rec, "id", &id, recno, err, errlen);
 			if (rv != 0) {

@@ -278,7 +278,7 @@ canary_hist_decode(const cJSON *j, const char *path, struct canary_hist *h, char
 	static const char *const names[4] = {"n", "min", "max", "sum"};
 	uint64_t vals[4];
 	uint64_t total = 0, ix = 0, cnt = 0;
-	const cJSON *f, *b, *e;
+	const cJSON *f = NULL, *b = NULL, *e = NULL;
 	char got[HIST_ERR_VALUE_LEN + 8];
 	int rv, prev = -1, saturated = 0, first = -1, last = -1;
 	int maxix = canary_hist_bucket(CANARY_HIST_MAX_US);

@@ -731,7 +731,7 @@ probe_target_from_json(struct msg_dec *d, const cJSON *o, const char *path, stru
 	const cJSON *arr, *e;
 	char p[MSG_PATH_LEN], q[MSG_PATH_LEN];
 	int rv, n, i = 0, cache = CANARY_CACHE_NONE, method = 0;
-	uint64_t st;
+	uint64_t st = 0;
 
 	if (!cJSON_IsObject(o)) {
 		return msg_bad(d, CANARY_EINVAL, path, "an object", o);
@@ -943,7 +943,7 @@ report_statuses_from_json(struct msg_dec *d, const cJSON *o, const char *path,
 {
 	const cJSON *arr, *e;
 	char p[MSG_PATH_LEN], q[MSG_PATH_LEN];
-	uint64_t st;
+	uint64_t st = 0;
 	int rv, n, i = 0;
 
 	if ((rv = msg_get_array(d, o, path, "statuses", 0, CANARY_MAX_SEEN_STATUS, &arr, &n)) !=

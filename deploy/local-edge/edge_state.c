@@ -941,10 +941,10 @@ static int
 state_load_version(struct edge_worker *w, const cJSON *x, const char *where, char *err,
                    size_t errlen)
 {
-	const char *id, *s;
+	const char *id = NULL, *s = NULL;
 	const cJSON *num = cJSON_GetObjectItemCaseSensitive(x, "number");
 	const cJSON *y;
-	int64_t ms;
+	int64_t ms = 0;
 	int rv;
 	int last = w->n_versions > 0 ? w->versions[w->n_versions - 1].number : 0;
 
@@ -987,7 +987,7 @@ state_load_deployment(struct edge_worker *w, const cJSON *x, const char *where, 
                       size_t errlen)
 {
 	struct edge_deployment d;
-	const char *id, *source;
+	const char *id = NULL, *source = NULL;
 	const cJSON *a;
 	int rv;
 
@@ -1037,8 +1037,8 @@ edge_state_from_json(const cJSON *root, struct edge_state **stp, char *err, size
 	cJSON_ArrayForEach(w, ws)
 	{
 		char where[96];
-		const char *name, *tag;
-		int64_t ms;
+		const char *name = NULL, *tag = NULL;
+		int64_t ms = 0;
 		struct edge_worker *wk;
 		const cJSON *x;
 		int j = 0;

@@ -318,7 +318,8 @@ test_torn_last_line(void **state)
 	append(j, "intent", "{\"id\":1,\"op\":\"upload\",\"worker\":\"main-server\"}");
 	journal_close(j);
 	/* A crash in the middle of the third write. */
-	snprintf(torn, sizeof(torn), "%s{\"type\":\"res", slurp(t.file, NULL));
+	assert_true(snprintf(torn, sizeof(torn), "%s{\"type\":\"res", slurp(t.file, NULL)) <
+	            (int)sizeof(torn));
 	put(t.file, torn);
 	assert_int_equal(journal_read(t.dir, &log, err, sizeof(err)), 0);
 	assert_int_equal(log.n, 2);

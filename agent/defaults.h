@@ -19,6 +19,7 @@
 #define AGENT_MAX_REDIRECTS       5    /* when a request follows redirects */
 #define AGENT_RECV_BUFFER_SIZE    (16 * 1024) /* libcurl receive buffer per transfer */
 #define AGENT_KICK_LIMIT          8           /* refill rounds per wake-up (engine_check_done) */
+#define AGENT_DNS_CACHE_S         60          /* age at which a cached name is resolved again */
 #define AGENT_MAX_FDS             65536       /* socket table bound: fds beyond it are refused */
 #define AGENT_STATUS_MAX          999         /* highest status line code libcurl hands over */
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -34,6 +35,7 @@ struct engine_slot {
 	int cur_head;
 	long cur_timeout;
 	int cur_follow;
+	long cur_dns_timeout; /* CURLOPT_DNS_CACHE_TIMEOUT: -1, or AGENT_DNS_CACHE_S to prune */
 	struct curl_slist *cur_headers;
 	char *body; /* body_cap bytes, allocated on first want_body */
 	size_t body_len;
@@ -53,6 +55,8 @@ struct agent_engine {
 	struct event_base *base;
 	CURLM *multi;
 	struct event *timer;
+	struct event *flush; /* engine_check_done once the ready sockets are read */
+	int flush_pending;
 	struct engine_slot *slots;
 	int nslots;
 	int inflight;
@@ -61,6 +65,7 @@ struct agent_engine {
 	int has_feed;
 	struct engine_sock **socks; /* indexed by fd */
 	size_t nsocks;
+	time_t dns_pruned; /* engine_now_s() of the last pruning transfer */
 	int curl_inited;
 };
 
@@ -97,6 +102,16 @@ agent_engine_errclass(CURLcode code)
 
 /* The table entry for fd, grown on demand; NULL when fd is out of range or
  * memory ran out. */
+/* Seconds of a coarse monotonic clock: a vDSO read, no system call. */
+static time_t
+engine_now_s(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &now);
+	return now.tv_sec;
+}
+
 static struct engine_sock *
 engine_sock_get(struct agent_engine *e, curl_socket_t fd)
 {
@@ -157,6 +172,25 @@ engine_event_cb(evutil_socket_t fd, short what, void *arg)
 		flags |= CURL_CSELECT_OUT;
 	}
 	curl_multi_socket_action(e->multi, fd, flags, &running);
+	/* The next requests go out once every socket this wake-up found ready
+	 * has been read: the flush event joins the tail of the active queue,
+	 * behind them. One burst of sends per wake-up keeps the target busy
+	 * instead of waking it for each request, and one timeout pass of
+	 * libcurl starts them all. */
+	if (!e->flush_pending) {
+		e->flush_pending = 1;
+		event_active(e->flush, EV_TIMEOUT, 1);
+	}
+}
+
+static void
+engine_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_engine *e = arg;
+
+	(void)fd;
+	(void)what;
+	e->flush_pending = 0;
 	engine_check_done(e);
 }
 
@@ -379,6 +413,7 @@ engine_slot_init(struct agent_engine *e, struct engine_slot *s, const struct age
 	}
 	s->cur_timeout = -1;
 	s->cur_follow = -1;
+	s->cur_dns_timeout = 0; /* unset: the first prepare sets it */
 	s->cur_head = -1;
 	if (curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
 	    curl_easy_setopt(c, CURLOPT_NOPROXY, "*") != CURLE_OK ||
@@ -430,6 +465,7 @@ agent_engine_new(struct event_base *base, const struct agent_engine_opts *o,
 	}
 	e->base = base;
 	e->body_cap = o->body_cap;
+	e->dns_pruned = engine_now_s(); /* nothing is a minute old yet */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		rv = canary_errf(err, errlen, CANARY_EHTTP, "libcurl: global init failed");
 		goto out;
@@ -437,8 +473,9 @@ agent_engine_new(struct event_base *base, const struct agent_engine_opts *o,
 	e->curl_inited = 1;
 	e->multi = curl_multi_init();
 	e->timer = evtimer_new(base, engine_timer_cb, e);
+	e->flush = event_new(base, -1, 0, engine_flush_cb, e);
 	e->slots = calloc((size_t)o->concurrency, sizeof(*e->slots));
-	if (e->multi == NULL || e->timer == NULL || e->slots == NULL) {
+	if (e->multi == NULL || e->timer == NULL || e->flush == NULL || e->slots == NULL) {
 		rv = canary_errf(err, errlen, CANARY_ENOMEM, "engine: out of memory");
 		goto out;
 	}
@@ -465,12 +502,29 @@ out:
 	return rv;
 }
 
+/* libcurl walks its whole DNS cache at the end of every transfer to drop
+ * entries older than the transfer's DNS cache timeout, about 1,700
+ * instructions a request. Entries are kept with no expiry (-1) instead, and
+ * one transfer a minute carries the usual 60 s timeout, so its end prunes
+ * what is older: a name still re-resolves for new connections within about
+ * two minutes of changing. */
+long
+agent_engine_dns_timeout(time_t *last_prune, time_t now)
+{
+	if (now - *last_prune < AGENT_DNS_CACHE_S) {
+		return -1;
+	}
+	*last_prune = now;
+	return AGENT_DNS_CACHE_S;
+}
+
 /* Sets only the options that differ from the handle's last request. */
 static int
 engine_slot_prepare(struct agent_engine *e, struct engine_slot *s)
 {
 	CURL *c = s->easy;
 	const struct agent_request *r = &s->req;
+	long dns = agent_engine_dns_timeout(&e->dns_pruned, engine_now_s());
 
 	if (r->url != s->cur_url) {
 		if (curl_easy_setopt(c, CURLOPT_CURLU, r->url) != CURLE_OK) {
@@ -502,6 +556,12 @@ engine_slot_prepare(struct agent_engine *e, struct engine_slot *s)
 			return -1;
 		}
 		s->cur_headers = r->headers;
+	}
+	if (dns != s->cur_dns_timeout) {
+		if (curl_easy_setopt(c, CURLOPT_DNS_CACHE_TIMEOUT, dns) != CURLE_OK) {
+			return -1;
+		}
+		s->cur_dns_timeout = dns;
 	}
 	if (r->want_body && s->body == NULL) {
 		s->body = malloc(e->body_cap);
@@ -548,6 +608,7 @@ engine_fill(struct agent_engine *e)
 			s->cur_headers = NULL;
 			s->cur_head = s->cur_follow = -1;
 			s->cur_timeout = -1;
+			s->cur_dns_timeout = 0;
 			e->feed.done(e->feed.arg, &s->req, &res);
 			continue;
 		}
@@ -642,10 +703,10 @@ engine_collect(struct agent_engine *e)
 }
 
 /* After libcurl acted: collect what finished and start the transfers that
- * replace them at once, in this same wake-up, rather than on the 0 ms timer
- * libcurl asks for. Each connection then gets its next request as soon as
- * its answer is read, as wrk does, instead of the whole batch waiting for
- * the slowest answer of the round trip: that lock-step costs about half the
+ * replace them in this same wake-up, rather than on the 0 ms timer libcurl
+ * asks for. A connection then gets its next request as soon as the answers
+ * of this wake-up are read, instead of the whole batch waiting for the
+ * slowest answer of the round trip: that lock-step costs about half the
  * throughput against a server on another CPU. Bounded, so a target that
  * fails every request at once cannot hold the loop. */
 static void
@@ -687,6 +748,10 @@ agent_engine_abort(struct agent_engine *e)
 			curl_multi_remove_handle(e->multi, e->slots[i].easy);
 			e->slots[i].busy = 0;
 		}
+	}
+	if (e->flush_pending) {
+		event_del(e->flush);
+		e->flush_pending = 0;
 	}
 	e->inflight = 0;
 	e->has_feed = 0;
@@ -730,6 +795,9 @@ agent_engine_free(struct agent_engine *e)
 	free(e->socks);
 	if (e->timer != NULL) {
 		event_free(e->timer);
+	}
+	if (e->flush != NULL) {
+		event_free(e->flush);
 	}
 	if (e->curl_inited) {
 		curl_global_cleanup();

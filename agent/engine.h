@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include <curl/curl.h>
+#include <time.h>
 #include <event2/event.h>
 
 #include "defaults.h"
@@ -117,5 +118,12 @@ void agent_engine_free(struct agent_engine *e);
 
 /* agent_engine_errclass: the error class of a failed libcurl transfer. */
 enum canary_errclass agent_engine_errclass(CURLcode code);
+
+/* agent_engine_dns_timeout: the CURLOPT_DNS_CACHE_TIMEOUT for a transfer
+ * starting at now (seconds of a monotonic clock): AGENT_DNS_CACHE_S, with
+ * *last_prune set to now, when AGENT_DNS_CACHE_S seconds have passed since
+ * *last_prune, so that transfer prunes libcurl's DNS cache; -1 (keep
+ * entries) otherwise. */
+long agent_engine_dns_timeout(time_t *last_prune, time_t now);
 
 #endif /* AGENT_ENGINE_H */

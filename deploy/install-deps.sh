@@ -7,7 +7,7 @@
 # Profiles (any number; their packages are merged):
 #   build       what building canary needs: compiler, CMake, pkg-config and the
 #               libraries it links (nng with its mbedTLS transport, mbedTLS,
-#               libcurl, libevent, cJSON)
+#               libcurl, libevent, cJSON, mimalloc)
 #   quickstart  build, plus what deploy/quickstart.sh runs: openssl (throw-away
 #               certificates), curl and jq (canary-edge's admin API), ss and
 #               setsid (free ports, process groups)
@@ -25,6 +25,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake pkg-config git ca-certificates
   libnng-dev libmbedtls-dev libcurl4-openssl-dev libevent-dev libcjson-dev
+  libmimalloc-dev
 )
 quickstart_pkgs=(openssl curl jq iproute2 util-linux procps)
 test_pkgs=(

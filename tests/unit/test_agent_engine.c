@@ -354,6 +354,28 @@ test_errclass_mapping(void **state)
 	assert_int_equal(agent_engine_errclass(CURLE_RECV_ERROR), CANARY_ERRCLASS_HTTP);
 }
 
+/* One transfer a minute prunes libcurl's DNS cache; the rest keep it. */
+static void
+test_dns_prune_schedule(void **state)
+{
+	time_t last = 1000;
+
+	(void)state;
+	assert_int_equal(agent_engine_dns_timeout(&last, 1000), -1);
+	assert_int_equal(agent_engine_dns_timeout(&last, 1000 + AGENT_DNS_CACHE_S - 1), -1);
+	assert_int_equal(last, 1000);
+	assert_int_equal(agent_engine_dns_timeout(&last, 1000 + AGENT_DNS_CACHE_S),
+	                 AGENT_DNS_CACHE_S);
+	assert_int_equal(last, 1000 + AGENT_DNS_CACHE_S);
+	/* Only that one transfer: the next ones keep entries again. */
+	assert_int_equal(agent_engine_dns_timeout(&last, 1000 + AGENT_DNS_CACHE_S), -1);
+	assert_int_equal(agent_engine_dns_timeout(&last, 1000 + 2 * AGENT_DNS_CACHE_S - 1), -1);
+	/* A long idle gap prunes once, not once per minute missed. */
+	assert_int_equal(agent_engine_dns_timeout(&last, 1000 + 10 * AGENT_DNS_CACHE_S),
+	                 AGENT_DNS_CACHE_S);
+	assert_int_equal(agent_engine_dns_timeout(&last, 1000 + 10 * AGENT_DNS_CACHE_S + 1), -1);
+}
+
 static void
 test_bad_options(void **state)
 {
@@ -387,6 +409,7 @@ main(void)
 	    cmocka_unit_test(test_connection_refused),
 	    cmocka_unit_test(test_connect_to),
 	    cmocka_unit_test(test_errclass_mapping),
+	    cmocka_unit_test(test_dns_prune_schedule),
 	    cmocka_unit_test(test_bad_options),
 	};
 	return cmocka_run_group_tests(tests, target_start, target_stop);

@@ -37,7 +37,7 @@ deployer_name_ok(const char *s, size_t max)
 {
 	size_t n = s != NULL ? strlen(s) : 0;
 
-	if (n == 0 || n > max) {
+	if (n == 0 || n > max || s[0] == '-') {
 		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -49,6 +49,12 @@ deployer_name_ok(const char *s, size_t max)
 		}
 	}
 	return 1;
+}
+
+int
+deployer_base_url_ok(const char *s)
+{
+	return canary_is_url(s) && strpbrk(s, "?#") == NULL;
 }
 
 int

@@ -230,11 +230,16 @@ int deployer_api_env(const char *rollout_base_url, const char *token_env, const 
  * echoes a request must not put the token in our messages. */
 void deployer_scrub(char *s, const char *token);
 
-/* deployer_name_ok: 1 when s is 1..max of [A-Za-z0-9_-]: what a worker
- * name (max DEPLOYER_WORKER_NAME_MAX) or an account id must be. Both go
- * into API paths, and a worker name is the key of the version override
- * header, so nothing else may. */
+/* deployer_name_ok: 1 when s is 1..max of [A-Za-z0-9_-], not starting
+ * with '-': what a worker name (max DEPLOYER_WORKER_NAME_MAX) or an account
+ * id must be. Both go into API paths, a worker name is the key of the
+ * version override header, and both are command-line arguments of wrangler,
+ * where a leading '-' would read as an option. */
 int deployer_name_ok(const char *s, size_t max);
+
+/* deployer_base_url_ok: 1 when s is an http:// or https:// URL with a host
+ * (canary_is_url) and no query or fragment: API paths are appended to it. */
+int deployer_base_url_ok(const char *s);
 
 /* deployer_check_deployment: 0 when dep holds 1..CANARY_MAX_VERSIONS
  * distinct versions with uuid ids and percentages 0..100 totalling 100;

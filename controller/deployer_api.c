@@ -856,14 +856,15 @@ deployer_api_new(struct event_base *base, const char *base_url, const char *acco
 	int rv = 0, i;
 
 	*dp = NULL;
-	if (base == NULL || base_url == NULL ||
-	    (strncmp(base_url, "http://", 7) != 0 && strncmp(base_url, "https://", 8) != 0)) {
+	if (base == NULL || !deployer_base_url_ok(base_url)) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
-		                   "api deployer: base_url: expected an http:// or https:// URL");
+		                   "api deployer: base_url: expected an http:// or https:// URL "
+		                   "with a host and no query or fragment");
 	}
 	if (!deployer_name_ok(account_id, CANARY_ID_LEN - 1)) {
 		return canary_errf(err, errlen, CANARY_EINVAL,
-		                   "api deployer: account_id: expected 1 to %d of [A-Za-z0-9_-]",
+		                   "api deployer: account_id: expected 1 to %d of [A-Za-z0-9_-], "
+		                   "not starting with '-'",
 		                   CANARY_ID_LEN - 1);
 	}
 	if (token == NULL || token[0] == '\0' || strpbrk(token, "\r\n") != NULL) {
@@ -958,6 +959,14 @@ deployer_api_env(const char *rollout_base_url, const char *token_env, const char
 	*base_url = NULL;
 	*token = NULL;
 	if (env_url != NULL && env_url[0] != '\0') {
+		if (!deployer_base_url_ok(env_url)) {
+			return canary_errf(
+			    err, errlen, CANARY_ECONFIG,
+			    "CLOUDFLARE_API_BASE_URL: expected an http:// or https:// "
+			    "URL with a host, no spaces and no query or fragment, got "
+			    "\"%.200s\"",
+			    env_url);
+		}
 		*base_url = env_url;
 	} else if (rollout_base_url != NULL) {
 		*base_url = rollout_base_url;

@@ -468,8 +468,10 @@ rl_wrangler(const char *file, struct rollout_worker *w, char *err, size_t errlen
 	if (!deployer_name_ok(w->name, DEPLOYER_WORKER_NAME_MAX)) {
 		char what[96];
 
-		snprintf(what, sizeof(what), "a worker name of 1..%d letters, digits, '_' and '-'",
-		         DEPLOYER_WORKER_NAME_MAX);
+		snprintf(
+		    what, sizeof(what),
+		    "a worker name of 1..%d letters, digits, '_' and '-', not starting with '-'",
+		    DEPLOYER_WORKER_NAME_MAX);
 		rv = rl_expected(&c, cJSON_GetObjectItemCaseSensitive(root, "name"), "name", what);
 		goto out;
 	}
@@ -642,10 +644,11 @@ rl_deployer(struct rl *c, const cJSON *root, struct rollout *r)
 		                 sizeof(d->token_env))) != 0) {
 			return rv;
 		}
-		if (!canary_is_url(d->base_url)) {
-			return rl_expected(c, cJSON_GetObjectItemCaseSensitive(j, "base_url"),
-			                   "deployer.base_url",
-			                   "an http:// or https:// URL with a host and no spaces");
+		if (!deployer_base_url_ok(d->base_url)) {
+			return rl_expected(
+			    c, cJSON_GetObjectItemCaseSensitive(j, "base_url"), "deployer.base_url",
+			    "an http:// or https:// URL with a host, no spaces and no "
+			    "query or fragment");
 		}
 		if ((mods = cJSON_GetObjectItemCaseSensitive(j, "upload_modules")) != NULL) {
 			static const char *const mod_keys[] = {"server", "middleware", NULL};

@@ -755,6 +755,19 @@ test_free_cancels_and_bad_args(void **state)
 	assert_int_equal(deployer_api_new((struct event_base *)1, "http://x", ACCT, "", NULL, 0,
 	                                  NULL, 0, 0, &d, err, sizeof(err)),
 	                 CANARY_EINVAL);
+	/* Paths are appended to the base URL: a query or fragment would swallow them. */
+	assert_int_equal(deployer_api_new((struct event_base *)1, "http://x/client/v4?a=1", ACCT,
+	                                  TOKEN, NULL, 0, NULL, 0, 0, &d, err, sizeof(err)),
+	                 CANARY_EINVAL);
+	assert_non_null(strstr(err, "no query or fragment"));
+	assert_int_equal(deployer_api_new((struct event_base *)1, "http://x#f", ACCT, TOKEN, NULL,
+	                                  0, NULL, 0, 0, &d, err, sizeof(err)),
+	                 CANARY_EINVAL);
+	/* An account id that wrangler would read as an option. */
+	assert_int_equal(deployer_api_new((struct event_base *)1, "http://x", "-acct", TOKEN, NULL,
+	                                  0, NULL, 0, 0, &d, err, sizeof(err)),
+	                 CANARY_EINVAL);
+	assert_non_null(strstr(err, "not starting with '-'"));
 	assert_null(d);
 }
 
@@ -830,6 +843,13 @@ test_api_env(void **state)
 	                                  sizeof(err)),
 	                 0);
 	assert_string_equal(url, "http://127.0.0.1:9/client/v4");
+	/* The environment is outside input too: named when it is wrong. */
+	setenv("CLOUDFLARE_API_BASE_URL", "http://127.0.0.1:9/client/v4?x=1", 1);
+	assert_int_equal(deployer_api_env("http://rollout/v4", "CANARY_TEST_TOKEN", &url, &tok, err,
+	                                  sizeof(err)),
+	                 CANARY_ECONFIG);
+	assert_non_null(strstr(err, "CLOUDFLARE_API_BASE_URL: expected"));
+	assert_null(url);
 	unsetenv("CLOUDFLARE_API_BASE_URL");
 	assert_int_equal(deployer_api_env(NULL, "CANARY_TEST_TOKEN", &url, &tok, err, sizeof(err)),
 	                 0);

@@ -548,8 +548,13 @@ static const struct test_bad test_bads[] = {
      CANARY_ECONFIG},
     {{.extra = "  , \"deployer\": { \"kind\": \"api\", \"base_url\": \"ftp://x\" }"},
      "\"ftp://x\"",
-     "deployer.base_url: expected an http:// or https:// URL with a host and no spaces, got "
-     "\"ftp://x\"",
+     "deployer.base_url: expected an http:// or https:// URL with a host, no spaces and no query "
+     "or fragment, got \"ftp://x\"",
+     CANARY_ECONFIG},
+    {{.extra = "  , \"deployer\": { \"kind\": \"api\", \"base_url\": \"http://x/v4?k=1\" }"},
+     "\"http://x/v4?k=1\"",
+     "deployer.base_url: expected an http:// or https:// URL with a host, no spaces and no query "
+     "or fragment, got \"http://x/v4?k=1\"",
      CANARY_ECONFIG},
     {{.extra = "  , \"deployer\": { \"kind\": \"api\", \"upload_modules\": { \"server\": "
                "[\"s.js\"] } }"},
@@ -657,7 +662,7 @@ test_file_errors(void **state)
 	           &col);
 	snprintf(want, sizeof(want),
 	         "%s:%d:%d: name: expected a worker name of 1..63 letters, digits, '_' and '-', "
-	         "got \"main server\"",
+	         "not starting with '-', got \"main server\"",
 	         CANARY_FIXTURES "/wrangler/bad-worker-name.jsonc", line, col);
 	assert_string_equal(err, want);
 	assert_null(r);

@@ -402,7 +402,7 @@ lib_kill_at() {
 	total=$(wc -l <"$journal")
 	if [ "$total" -gt "$k" ]; then
 		extra=$(tail -n "+$((k + 1))" "$journal" | grep -o '^{"type":"[a-z_-]*"' | cut -d'"' -f4 | paste -sd' ' -)
-		if tail -n "+$((k + 1))" "$journal" | grep -q '^{"type":"intent"'; then
+		if grep -q '^{"type":"intent"' <(tail -n "+$((k + 1))" "$journal"); then
 			lib_log "the kill landed after $((total - k)) more records ($extra): a platform call had started, kept"
 		else
 			head -n "$k" "$journal" >"$journal.cut"

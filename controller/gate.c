@@ -167,6 +167,186 @@ gate_round_free(struct gate_round *r)
 	free(r);
 }
 
+/* ---- the baseline in the journal ---- */
+
+cJSON *
+gate_baseline_encode(const struct gate_round *r)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON *regions = cJSON_AddArrayToObject(o, "regions");
+
+	if (regions == NULL) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	for (int i = 0; i < r->n_regions; i++) {
+		const struct gate_region_state *g = &r->regions[i];
+		cJSON *reg = cJSON_CreateObject();
+		cJSON *targets;
+
+		if (reg == NULL || !cJSON_AddItemToArray(regions, reg) ||
+		    cJSON_AddStringToObject(reg, "name", g->req.name) == NULL ||
+		    (targets = cJSON_AddArrayToObject(reg, "targets")) == NULL) {
+			cJSON_Delete(o);
+			return NULL;
+		}
+		for (int t = 0; t < g->merged.n_targets; t++) {
+			const struct canary_target_report *tr = &g->merged.targets[t];
+			cJSON *to, *h;
+
+			if (tr->latency.count == 0) {
+				continue;
+			}
+			to = cJSON_CreateObject();
+			if (to == NULL || !cJSON_AddItemToArray(targets, to) ||
+			    cJSON_AddStringToObject(to, "id", tr->id) == NULL ||
+			    (h = canary_hist_encode(&tr->latency)) == NULL ||
+			    !cJSON_AddItemToObject(to, "latency", h)) {
+				cJSON_Delete(o);
+				return NULL;
+			}
+		}
+	}
+	return o;
+}
+
+/* The array member name of o, of at most max items. */
+static int
+gate_json_array(const cJSON *o, const char *path, const char *name, int max, const cJSON **out,
+                char *err, size_t errlen)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, name);
+	int n;
+
+	if (!cJSON_IsArray(a)) {
+		return canary_errf(err, errlen, CANARY_EINVAL, "%s.%s: expected an array", path,
+		                   name);
+	}
+	n = cJSON_GetArraySize(a);
+	if (n > max) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "%s.%s: expected at most %d items, got %d", path, name, max, n);
+	}
+	*out = a;
+	return 0;
+}
+
+/* The string member name of o, 1..size-1 bytes, copied to out. */
+static int
+gate_json_id(const cJSON *o, const char *path, const char *name, char *out, size_t size, char *err,
+             size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= size) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "%s.%s: expected a string of 1..%zu bytes", path, name,
+		                   size - 1);
+	}
+	snprintf(out, size, "%s", v->valuestring);
+	return 0;
+}
+
+/* One region of a baseline into g (its targets allocated here). */
+static int
+gate_baseline_region(const cJSON *reg, const char *path, struct gate_region_state *g, char *err,
+                     size_t errlen)
+{
+	const cJSON *targets, *to;
+	char p[160];
+	int rv, t = 0;
+
+	if (!cJSON_IsObject(reg)) {
+		return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected an object", path);
+	}
+	if ((rv = gate_json_id(reg, path, "name", g->req.name, sizeof(g->req.name), err, errlen)) !=
+	        0 ||
+	    (rv = gate_json_array(reg, path, "targets", CANARY_MAX_TARGETS, &targets, err,
+	                          errlen)) != 0) {
+		return rv;
+	}
+	g->req.min_agents = 1;
+	snprintf(g->merged.region, sizeof(g->merged.region), "%s", g->req.name);
+	g->merged.n_targets = cJSON_GetArraySize(targets);
+	if (g->merged.n_targets > 0 &&
+	    (g->merged.targets =
+	         calloc((size_t)g->merged.n_targets, sizeof(g->merged.targets[0]))) == NULL) {
+		return canary_errf(err, errlen, CANARY_ENOMEM, "%s: out of memory", path);
+	}
+	cJSON_ArrayForEach(to, targets)
+	{
+		struct canary_target_report *tr = &g->merged.targets[t];
+
+		snprintf(p, sizeof(p), "%s.targets[%d]", path, t);
+		if (!cJSON_IsObject(to)) {
+			return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected an object", p);
+		}
+		if ((rv = gate_json_id(to, p, "id", tr->id, sizeof(tr->id), err, errlen)) != 0) {
+			return rv;
+		}
+		for (int k = 0; k < t; k++) {
+			if (strcmp(g->merged.targets[k].id, tr->id) == 0) {
+				return canary_errf(err, errlen, CANARY_EINVAL,
+				                   "%s.id: \"%s\" is also target %d", p, tr->id, k);
+			}
+		}
+		snprintf(p + strlen(p), sizeof(p) - strlen(p), ".latency");
+		if ((rv = canary_hist_decode(cJSON_GetObjectItemCaseSensitive(to, "latency"), p,
+		                             &tr->latency, err, errlen)) != 0) {
+			return rv;
+		}
+		t++;
+	}
+	return 0;
+}
+
+int
+gate_baseline_decode(const cJSON *j, const char *path, struct gate_round **rp, char *err,
+                     size_t errlen)
+{
+	struct gate_round *r = NULL;
+	const cJSON *regions, *reg;
+	char p[128];
+	int rv, i = 0;
+
+	*rp = NULL;
+	if (!cJSON_IsObject(j)) {
+		return canary_errf(err, errlen, CANARY_EINVAL, "%s: expected an object", path);
+	}
+	if ((rv = gate_json_array(j, path, "regions", GATE_MAX_REGIONS, &regions, err, errlen)) !=
+	    0) {
+		return rv;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (cJSON_GetArraySize(regions) > 0 &&
+	     (r->regions = calloc((size_t)cJSON_GetArraySize(regions), sizeof(r->regions[0]))) ==
+	         NULL)) {
+		gate_round_free(r);
+		return canary_errf(err, errlen, CANARY_ENOMEM, "%s: out of memory", path);
+	}
+	cJSON_ArrayForEach(reg, regions)
+	{
+		snprintf(p, sizeof(p), "%s.regions[%d]", path, i);
+		r->n_regions = i + 1; /* so gate_round_free sees what was allocated */
+		if ((rv = gate_baseline_region(reg, p, &r->regions[i], err, errlen)) != 0) {
+			gate_round_free(r);
+			return rv;
+		}
+		for (int k = 0; k < i; k++) {
+			if (strcmp(r->regions[k].req.name, r->regions[i].req.name) == 0) {
+				rv = canary_errf(err, errlen, CANARY_EINVAL,
+				                 "%s.name: \"%s\" is also region %d", p,
+				                 r->regions[i].req.name, k);
+				gate_round_free(r);
+				return rv;
+			}
+		}
+		i++;
+	}
+	*rp = r;
+	return 0;
+}
+
 /* ---- the agent id set ---- */
 
 static size_t

@@ -66,6 +66,19 @@ int gate_round_new(const struct canary_probe *probe, const struct gate_region *r
 
 void gate_round_free(struct gate_round *r);
 
+/* gate_baseline_encode: what gate_judge reads of a baseline round, as JSON
+ * for the journal: {"regions": [{"name": R, "targets": [{"id": T,
+ * "latency": HIST}]}]}, targets with no latency samples left out. NULL on
+ * allocation failure. */
+cJSON *gate_baseline_encode(const struct gate_round *r);
+
+/* gate_baseline_decode: the strict inverse of gate_baseline_encode, a round
+ * fit only to be gate_judge's baseline argument. path names j in errors.
+ * Returns 0, CANARY_EINVAL (err names the field: "baseline.regions[1].name:
+ * expected ...") or CANARY_ENOMEM; *rp is set only on success. */
+int gate_baseline_decode(const cJSON *j, const char *path, struct gate_round **rp, char *err,
+                         size_t errlen);
+
 /* gate_round_add: merges one decoded report. Rejected (counted and named in
  * the round, not merged), with the reason in err: a report carrying an
  * agent error, or for another round or rollout id (CANARY_ESTATE); from a

@@ -981,7 +981,36 @@ run_preflight(struct run *r)
 		    r->v.m0, r->v.s0, gate_verdict_format(&vd, a, sizeof(a)));
 		return run_refuse(r, "baseline", err);
 	}
+	/* Kept for resume: the latency ratio checks compare against it. */
+	run_journal(r, "baseline", gate_baseline_encode(r->baseline));
 	return -1;
+}
+
+/* run_restore_baseline: the preflight round's latency figures from the
+ * journal, for the ratio checks of a resumed rollout. Without them (a
+ * journal from before the round was kept, or a record that does not
+ * decode) the rollout goes on with those checks off, and says so. */
+static void
+run_restore_baseline(struct run *r, const cJSON *rec)
+{
+	char err[CANARY_ERRLEN];
+
+	if (rec == NULL) {
+		if (r->ro->gates.max_latency_ratio > 0) {
+			canary_logf(CANARY_LOG_WARN, "baseline",
+			            "the journal holds no baseline round: the latency ratio checks "
+			            "are off for the rest of this rollout");
+		}
+		return;
+	}
+	if (gate_baseline_decode(rec, "baseline", &r->baseline, err, sizeof(err)) != 0) {
+		canary_logf(CANARY_LOG_WARN, "baseline",
+		            "%s: the latency ratio checks are off for the rest of this rollout",
+		            err);
+		return;
+	}
+	canary_logf(CANARY_LOG_INFO, "baseline", "restored from the journal (%d regions)",
+	            gate_round_n_regions(r->baseline));
 }
 
 /* run_upload: one upload with intent and result journaled. */
@@ -1204,6 +1233,7 @@ struct run_history {
 	struct journal_state st;
 	struct plan_versions v;
 	int have_versions;
+	const cJSON *baseline; /* the last rollout's "baseline" record, in log */
 };
 
 static void
@@ -1248,6 +1278,10 @@ run_history_read(const char *state_dir, struct run_history *h, char *err, size_t
 	for (int i = last_start; i < h->log.n; i++) {
 		const cJSON *rec = h->log.recs[i];
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(rec, "type");
+
+		if (cJSON_IsString(t) && strcmp(t->valuestring, "baseline") == 0) {
+			h->baseline = rec;
+		}
 
 		if (!cJSON_IsString(t) || strcmp(t->valuestring, "versions") != 0) {
 			continue;
@@ -1478,6 +1512,7 @@ run_resume(struct run_env *env)
 	            h.st.rolling_back ? ", rolling back" : "",
 	            h.st.pending != NULL ? ", a platform call may or may not have happened" : "");
 	run_journal_kv(&r, "resume", "last_step", h.st.last_step, NULL);
+	run_restore_baseline(&r, h.baseline);
 	if (h.st.rolling_back) {
 		run_history_free(&h);
 		return run_end(&r, run_do_rollback(&r, "resuming an interrupted rollback"));

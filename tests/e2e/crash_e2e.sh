@@ -139,6 +139,9 @@ after-step)
 	lib_kill_at run step 3
 	finish
 	end_with 0
+	# The preflight round is the latency reference of the rest of the bake.
+	grep -q 'restored from the journal (3 regions)' "$work/controller.log" ||
+		lib_fail "resume did not restore the baseline round from the journal"
 	;;
 after-rollback)
 	lib_kill_at run rollback 1

@@ -22,7 +22,9 @@
  *     key violations on a target that sent requests is critical (and the
  *     verdict with it, even past GATE_MAX_FINDINGS findings); a critical
  *     verdict makes gate_step_record roll back; judging against itself as
- *     the baseline never turns a FAIL into a PASS.
+ *     the baseline never turns a FAIL into a PASS;
+ *   - the round as a journaled baseline (gate_baseline_encode, printed,
+ *     parsed, gate_baseline_decode) judges exactly as the round itself.
  */
 #include <math.h>
 #include <stddef.h>
@@ -240,6 +242,38 @@ fuzz_check_verdict(const struct gate_round *r, const struct gate_policy *p,
 	}
 }
 
+/* The round through the journal as a baseline judges as the round did. */
+static void
+fuzz_check_baseline(const struct gate_round *round, const struct gate_policy *policy,
+                    const struct gate_verdict *want, struct gate_verdict *got)
+{
+	struct gate_round *back = NULL;
+	char err[CANARY_ERRLEN];
+	cJSON *j = gate_baseline_encode(round);
+	char *text = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
+
+	cJSON_Delete(j);
+	if (text == NULL) {
+		fuzz_die("gate_baseline_encode", "no JSON");
+	}
+	j = cJSON_Parse(text);
+	free(text);
+	if (j == NULL || gate_baseline_decode(j, "baseline", &back, err, sizeof(err)) != 0) {
+		fuzz_die("gate_baseline_decode", j == NULL ? "unparsable JSON" : err);
+	}
+	cJSON_Delete(j);
+	gate_judge(round, back, policy, got);
+	gate_round_free(back);
+	if (got->result != want->result || got->n_findings != want->n_findings) {
+		fuzz_die("baseline", "a decoded baseline judges differently");
+	}
+	for (int i = 0; i < got->n_findings; i++) {
+		if (strcmp(got->findings[i].text, want->findings[i].text) != 0) {
+			fuzz_die("baseline", got->findings[i].text);
+		}
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -267,7 +301,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		n++;
 	}
 
-	v = calloc(2, sizeof(*v));
+	v = calloc(3, sizeof(*v));
 	if (v == NULL) {
 		fuzz_die("calloc", "verdicts");
 	}
@@ -283,6 +317,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (v->result == GATE_FAIL && vb->result == GATE_PASS) {
 		fuzz_die("baseline", "a failing round passes against a baseline");
 	}
+	fuzz_check_baseline(round, &policy, vb, v + 2);
 	memset(&step, 0, sizeof(step));
 	why[0] = '\0';
 	if (gate_step_record(&step, &policy, v, why, sizeof(why)) != GATE_ROLLBACK && v->critical) {

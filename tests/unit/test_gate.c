@@ -400,6 +400,93 @@ test_latency_ratio(void **state)
 	gate_round_free(base);
 }
 
+/* The baseline survives the journal: encoded, printed, parsed and decoded,
+ * it judges a round exactly as the round it came from. */
+static void
+test_baseline_round_trip(void **state)
+{
+	struct test_ctx c;
+	struct gate_verdict v1, v2;
+	struct gate_round *base, *back = NULL, *r;
+	char err[CANARY_ERRLEN];
+	char *text;
+	cJSON *j;
+
+	(void)state;
+	test_setup_probe(&c, 0);
+	c.policy.max_p95_ms = c.policy.max_p99_ms = 0;
+	base = test_round(&c, 0, 100, 100, NULL, NULL);
+	j = gate_baseline_encode(base);
+	assert_non_null(j);
+	text = cJSON_PrintUnformatted(j);
+	cJSON_Delete(j);
+	j = cJSON_Parse(text);
+	free(text);
+	assert_int_equal(gate_baseline_decode(j, "baseline", &back, err, sizeof(err)), 0);
+	cJSON_Delete(j);
+	assert_int_equal(gate_round_n_regions(back), 3);
+
+	r = test_round(&c, 0, 160, 100, NULL, NULL);
+	gate_judge(r, base, &c.policy, &v1);
+	gate_judge(r, back, &c.policy, &v2);
+	assert_int_equal(v1.result, GATE_FAIL);
+	assert_int_equal(v2.result, GATE_FAIL);
+	assert_int_equal(v1.n_findings, v2.n_findings);
+	for (int i = 0; i < v1.n_findings; i++) {
+		assert_string_equal(v1.findings[i].text, v2.findings[i].text);
+	}
+	assert_true(test_has_finding(&v2, "p95_ratio", "weur", "api") > 0);
+	gate_round_free(r);
+	r = test_round(&c, 0, 145, 100, NULL, NULL);
+	gate_judge(r, back, &c.policy, &v2);
+	assert_int_equal(v2.result, GATE_PASS);
+	gate_round_free(r);
+	gate_round_free(back);
+	gate_round_free(base);
+}
+
+/* A baseline record that does not decode is refused with its field path,
+ * and nothing is returned. */
+static void
+test_baseline_decode_errors(void **state)
+{
+	static const struct {
+		const char *json, *err;
+	} cases[] = {
+	    {"[]", "baseline: expected an object"},
+	    {"{}", "baseline.regions: expected an array"},
+	    {"{\"regions\": [7]}", "baseline.regions[0]: expected an object"},
+	    {"{\"regions\": [{\"targets\": []}]}", "baseline.regions[0].name: expected a string"},
+	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": []}, {\"name\": \"enam\", "
+	     "\"targets\": []}]}",
+	     "baseline.regions[1].name: \"enam\" is also region 0"},
+	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"home\"}]}]}",
+	     "baseline.regions[0].targets[0].latency: expected an object"},
+	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"home\", "
+	     "\"latency\": {\"n\": 1, \"min\": 5, \"max\": 4, \"sum\": 5, \"b\": []}}]}]}",
+	     "baseline.regions[0].targets[0].latency.min"},
+	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"\"}]}]}",
+	     "baseline.regions[0].targets[0].id: expected a string"},
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gate_round *r = (struct gate_round *)&r;
+		char err[CANARY_ERRLEN] = "";
+		cJSON *j = cJSON_Parse(cases[i].json);
+
+		assert_non_null(j);
+		assert_int_equal(gate_baseline_decode(j, "baseline", &r, err, sizeof(err)),
+		                 CANARY_EINVAL);
+		assert_null(r);
+		if (strstr(err, cases[i].err) != err) {
+			fail_msg("case %zu: got \"%s\", expected it to start with \"%s\"", i, err,
+			         cases[i].err);
+		}
+		cJSON_Delete(j);
+	}
+}
+
 enum test_crit { TC_AFFINITY, TC_UNKNOWN, TC_OVERRIDE, TC_KEY, TC_PAIR, TC_OTHER, TC_COUNT };
 
 static void
@@ -1074,6 +1161,8 @@ main(void)
 	    cmocka_unit_test(test_latency_absolute),
 	    cmocka_unit_test(test_latency_p99_tail),
 	    cmocka_unit_test(test_latency_ratio),
+	    cmocka_unit_test(test_baseline_round_trip),
+	    cmocka_unit_test(test_baseline_decode_errors),
 	    cmocka_unit_test(test_critical_checks),
 	    cmocka_unit_test(test_share_tolerance),
 	    cmocka_unit_test(test_isr_hit_ratio),

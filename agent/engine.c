@@ -100,8 +100,6 @@ agent_engine_errclass(CURLcode code)
 	}
 }
 
-/* The table entry for fd, grown on demand; NULL when fd is out of range or
- * memory ran out. */
 /* Seconds of a coarse monotonic clock: a vDSO read, no system call. */
 static time_t
 engine_now_s(void)
@@ -112,6 +110,8 @@ engine_now_s(void)
 	return now.tv_sec;
 }
 
+/* The table entry for fd, grown on demand; NULL when fd is out of range or
+ * memory ran out. */
 static struct engine_sock *
 engine_sock_get(struct agent_engine *e, curl_socket_t fd)
 {

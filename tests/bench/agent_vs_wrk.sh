@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # agent_vs_wrk.sh: requests per second of `canary-agent probe` (every check
-# on) against wrk and hey, in the same run, on the same nginx target.
+# on) against wrk and hey, in the same run, on the same nginx target, and
+# against libcurl_floor (a bare libcurl multi loop with no checks, built next
+# to the agent): what the agent costs beyond libcurl itself.
 #
-#   tests/bench/agent_vs_wrk.sh [path/to/canary-agent]
+#   tests/bench/agent_vs_wrk.sh [path/to/canary-agent [path/to/libcurl_floor]]
 #
 # nginx (nginx-light) serves a 29-byte page with the middleware, server and
-# cache headers on 127.0.0.1, pinned to CPU 0 with taskset; wrk, hey and
-# the agent run one after the other on CPU 1, each at concurrency 32 for
+# cache headers on 127.0.0.1, pinned to CPU 0 with taskset; wrk, hey, the
+# agent and the floor run one after the other on CPU 1, each at concurrency 32 for
 # BENCH_SECONDS (default 5), alternated BENCH_ROUNDS times (default 3);
 # the medians are printed with the agent's ratio to wrk and to hey, each
 # client's CPU time per request (user + system, from /usr/bin/time), and the
@@ -18,13 +20,14 @@ set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 agent=${1:-$top/build/agent/canary-agent}
+floor=${2:-$(dirname "$agent")/libcurl_floor}
 secs=${BENCH_SECONDS:-5}
 rounds=${BENCH_ROUNDS:-3}
 conc=32
 mw=00000000-0000-4000-8000-0000000000a0
 srv=00000000-0000-4000-8000-0000000000b0
 
-for tool in nginx wrk hey taskset /usr/bin/time "$agent"; do
+for tool in nginx wrk hey taskset /usr/bin/time "$agent" "$floor"; do
   command -v "$tool" >/dev/null || { echo "agent_vs_wrk: $tool not found" >&2; exit 1; }
 done
 if [ "$(nproc)" -lt 2 ]; then
@@ -86,8 +89,8 @@ url="http://127.0.0.1:$port/"
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-: >"$work/wrk" >"$work/hey" >"$work/agent" >"$work/rss"
-: >"$work/wrk.cpu" >"$work/hey.cpu" >"$work/agent.cpu"
+: >"$work/wrk" >"$work/hey" >"$work/agent" >"$work/rss" >"$work/floor"
+: >"$work/wrk.cpu" >"$work/hey.cpu" >"$work/agent.cpu" >"$work/floor.cpu"
 # cpu_per_request TIMEFILE REQUESTS: microseconds of CPU (user + system) per
 # request, from /usr/bin/time's "%U %S" line.
 cpu_per_request() { awk -v n="$2" '{printf "%.2f\n", ($1 + $2) * 1e6 / n}' "$1"; }
@@ -110,28 +113,41 @@ for r in $(seq 1 "$rounds"); do
   awk '{print $3}' "$work/time" >>"$work/rss"
   cpu_per_request "$work/time" \
     "$(sed -n 's/.*"requests":\([0-9]*\).*/\1/p' "$work/agent.json")" >>"$work/agent.cpu"
-  printf 'round %d: requests/s wrk %.0f  hey %.0f  agent %.0f;' "$r" \
-    "$(tail -1 "$work/wrk")" "$(tail -1 "$work/hey")" "$(tail -1 "$work/agent")"
-  printf '  CPU us/request wrk %s  hey %s  agent %s\n' \
-    "$(tail -1 "$work/wrk.cpu")" "$(tail -1 "$work/hey.cpu")" "$(tail -1 "$work/agent.cpu")"
+
+  timed taskset -c 1 "$floor" "$url" "$secs" "$conc" >"$work/floor.out" || {
+    echo "agent_vs_wrk: libcurl_floor failed" >&2; exit 1; }
+  awk '{print $6}' "$work/floor.out" >>"$work/floor"
+  cpu_per_request "$work/time" "$(awk '{print $2}' "$work/floor.out")" >>"$work/floor.cpu"
+  printf 'round %d: requests/s wrk %.0f  hey %.0f  agent %.0f  floor %.0f;' "$r" \
+    "$(tail -1 "$work/wrk")" "$(tail -1 "$work/hey")" "$(tail -1 "$work/agent")" \
+    "$(tail -1 "$work/floor")"
+  printf '  CPU us/request wrk %s  hey %s  agent %s  floor %s\n' \
+    "$(tail -1 "$work/wrk.cpu")" "$(tail -1 "$work/hey.cpu")" "$(tail -1 "$work/agent.cpu")" \
+    "$(tail -1 "$work/floor.cpu")"
 done
 
 wrk_rps=$(median <"$work/wrk")
 hey_rps=$(median <"$work/hey")
 agent_rps=$(median <"$work/agent")
+floor_rps=$(median <"$work/floor")
 wrk_cpu=$(median <"$work/wrk.cpu")
 hey_cpu=$(median <"$work/hey.cpu")
 agent_cpu=$(median <"$work/agent.cpu")
+floor_cpu=$(median <"$work/floor.cpu")
 rss_kib=$(sort -g "$work/rss" | tail -1)
-awk -v w="$wrk_rps" -v h="$hey_rps" -v a="$agent_rps" -v r="$rss_kib" -v s="$secs" \
-    -v n="$rounds" -v c="$conc" -v wc="$wrk_cpu" -v hc="$hey_cpu" -v ac="$agent_cpu" 'BEGIN {
+awk -v w="$wrk_rps" -v h="$hey_rps" -v a="$agent_rps" -v f="$floor_rps" -v r="$rss_kib" -v s="$secs" \
+    -v n="$rounds" -v c="$conc" -v wc="$wrk_cpu" -v hc="$hey_cpu" -v ac="$agent_cpu" \
+    -v fc="$floor_cpu" 'BEGIN {
   printf "\nmedians of %d rounds, %d s each, concurrency %d (nginx on CPU 0, clients on CPU 1)\n", n, s, c
   printf "                            requests/s   CPU us/request\n"
   printf "  wrk                       %10.0f   %8.2f\n", w, wc
   printf "  hey                       %10.0f   %8.2f\n", h, hc
   printf "  canary-agent probe        %10.0f   %8.2f   (all checks on)\n", a, ac
+  printf "  libcurl floor             %10.0f   %8.2f   (bare multi loop, no checks)\n", f, fc
   printf "  agent / wrk               %10.2f   (target >= 0.5)\n", a / w
   printf "  agent / hey               %10.2f   (target >= 1.3)\n", a / h
+  printf "  agent / libcurl floor     %10.2f   (what the agent keeps of libcurl alone)\n", a / f
+  printf "  libcurl floor / wrk       %10.2f\n", f / w
   printf "  agent peak RSS            %10.1f MiB (target <= 16)\n", r / 1024
   printf "CPU per request depends much less than requests/s on what else the machine runs.\n"
 }'

@@ -20,6 +20,9 @@ struct gate_region_state {
 	struct canary_report merged; /* targets owned, in probe order */
 	int agents;
 	int partial;
+	/* Only in a round from gate_baseline_decode: p95 and p99 in ms of each
+	 * merged target, in place of its (empty) latency histogram. */
+	double (*base_ms)[2];
 };
 
 struct gate_round {
@@ -161,6 +164,7 @@ gate_round_free(struct gate_round *r)
 	}
 	for (int i = 0; i < r->n_regions && r->regions != NULL; i++) {
 		free(r->regions[i].merged.targets);
+		free(r->regions[i].base_ms);
 	}
 	free(r->regions);
 	free(r->agents);
@@ -168,6 +172,49 @@ gate_round_free(struct gate_round *r)
 }
 
 /* ---- the baseline in the journal ---- */
+
+static double
+gate_ms(uint64_t us)
+{
+	return (double)us / GATE_MS_PER_US;
+}
+
+/* The baseline's p95 and p99 (ms) of a region's target into ms[2]: from
+ * its histogram, or as a decoded baseline holds them. NULL when the
+ * baseline has no such target or no samples of it. */
+static const double *
+gate_baseline_ms(const struct gate_round *b, const char *region, const char *target, double ms[2])
+{
+	if (b == NULL) {
+		return NULL;
+	}
+	for (int i = 0; i < b->n_regions; i++) {
+		const struct gate_region_state *g = &b->regions[i];
+
+		if (strcmp(g->req.name, region) != 0) {
+			continue;
+		}
+		for (int t = 0; t < g->merged.n_targets; t++) {
+			const struct canary_target_report *bt = &g->merged.targets[t];
+
+			if (strcmp(bt->id, target) != 0) {
+				continue;
+			}
+			if (g->base_ms != NULL) {
+				ms[0] = g->base_ms[t][0];
+				ms[1] = g->base_ms[t][1];
+				return ms;
+			}
+			if (bt->latency.count == 0) {
+				return NULL;
+			}
+			ms[0] = gate_ms(canary_hist_quantile(&bt->latency, 0.95));
+			ms[1] = gate_ms(canary_hist_quantile(&bt->latency, 0.99));
+			return ms;
+		}
+	}
+	return NULL;
+}
 
 cJSON *
 gate_baseline_encode(const struct gate_round *r)
@@ -192,16 +239,18 @@ gate_baseline_encode(const struct gate_round *r)
 		}
 		for (int t = 0; t < g->merged.n_targets; t++) {
 			const struct canary_target_report *tr = &g->merged.targets[t];
-			cJSON *to, *h;
+			cJSON *to;
 
-			if (tr->latency.count == 0) {
-				continue;
+			double ms[2];
+
+			if (gate_baseline_ms(r, g->req.name, tr->id, ms) == NULL) {
+				continue; /* no samples */
 			}
 			to = cJSON_CreateObject();
 			if (to == NULL || !cJSON_AddItemToArray(targets, to) ||
 			    cJSON_AddStringToObject(to, "id", tr->id) == NULL ||
-			    (h = canary_hist_encode(&tr->latency)) == NULL ||
-			    !cJSON_AddItemToObject(to, "latency", h)) {
+			    cJSON_AddNumberToObject(to, "p95_ms", ms[0]) == NULL ||
+			    cJSON_AddNumberToObject(to, "p99_ms", ms[1]) == NULL) {
 				cJSON_Delete(o);
 				return NULL;
 			}
@@ -247,6 +296,23 @@ gate_json_id(const cJSON *o, const char *path, const char *name, char *out, size
 	return 0;
 }
 
+/* The number member name of o: milliseconds, 0..CANARY_HIST_MAX_US. */
+static int
+gate_json_ms(const cJSON *o, const char *path, const char *name, double *out, char *err,
+             size_t errlen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0 ||
+	    v->valuedouble > gate_ms(CANARY_HIST_MAX_US)) {
+		return canary_errf(err, errlen, CANARY_EINVAL,
+		                   "%s.%s: expected milliseconds 0..%.0f", path, name,
+		                   gate_ms(CANARY_HIST_MAX_US));
+	}
+	*out = v->valuedouble;
+	return 0;
+}
+
 /* One region of a baseline into g (its targets allocated here). */
 static int
 gate_baseline_region(const cJSON *reg, const char *path, struct gate_region_state *g, char *err,
@@ -269,8 +335,9 @@ gate_baseline_region(const cJSON *reg, const char *path, struct gate_region_stat
 	snprintf(g->merged.region, sizeof(g->merged.region), "%s", g->req.name);
 	g->merged.n_targets = cJSON_GetArraySize(targets);
 	if (g->merged.n_targets > 0 &&
-	    (g->merged.targets =
-	         calloc((size_t)g->merged.n_targets, sizeof(g->merged.targets[0]))) == NULL) {
+	    ((g->merged.targets =
+	          calloc((size_t)g->merged.n_targets, sizeof(g->merged.targets[0]))) == NULL ||
+	     (g->base_ms = calloc((size_t)g->merged.n_targets, sizeof(g->base_ms[0]))) == NULL)) {
 		return canary_errf(err, errlen, CANARY_ENOMEM, "%s: out of memory", path);
 	}
 	cJSON_ArrayForEach(to, targets)
@@ -290,10 +357,14 @@ gate_baseline_region(const cJSON *reg, const char *path, struct gate_region_stat
 				                   "%s.id: \"%s\" is also target %d", p, tr->id, k);
 			}
 		}
-		snprintf(p + strlen(p), sizeof(p) - strlen(p), ".latency");
-		if ((rv = canary_hist_decode(cJSON_GetObjectItemCaseSensitive(to, "latency"), p,
-		                             &tr->latency, err, errlen)) != 0) {
+		if ((rv = gate_json_ms(to, p, "p95_ms", &g->base_ms[t][0], err, errlen)) != 0 ||
+		    (rv = gate_json_ms(to, p, "p99_ms", &g->base_ms[t][1], err, errlen)) != 0) {
 			return rv;
+		}
+		if (g->base_ms[t][1] < g->base_ms[t][0]) {
+			return canary_errf(err, errlen, CANARY_EINVAL,
+			                   "%s.p99_ms: %g is below p95_ms %g", p, g->base_ms[t][1],
+			                   g->base_ms[t][0]);
 		}
 		t++;
 	}
@@ -620,12 +691,6 @@ gate_failed(const struct canary_target *t, const struct canary_target_report *tr
 	return failed > tr->sent ? tr->sent : failed;
 }
 
-static double
-gate_ms(uint64_t us)
-{
-	return (double)us / GATE_MS_PER_US;
-}
-
 /* Whether (m, s) is a pair the expectation allows. */
 static int
 gate_pair_allowed(const struct gate_round *r, const char *m, const char *s)
@@ -686,29 +751,10 @@ gate_region_split(const struct gate_round *r, const struct canary_report *m, str
 	}
 }
 
-/* The baseline's report of a region by name, or NULL. */
-static const struct canary_target_report *
-gate_baseline_target(const struct gate_round *b, const char *region, const char *target)
-{
-	if (b == NULL) {
-		return NULL;
-	}
-	for (int i = 0; i < b->n_regions; i++) {
-		if (strcmp(b->regions[i].req.name, region) != 0) {
-			continue;
-		}
-		for (int t = 0; t < b->regions[i].merged.n_targets; t++) {
-			if (strcmp(b->regions[i].merged.targets[t].id, target) == 0) {
-				return &b->regions[i].merged.targets[t];
-			}
-		}
-	}
-	return NULL;
-}
-
-/* Latency checks of one target: absolute and vs the baseline. */
+/* Latency checks of one target: absolute and vs the baseline's p95 and p99
+ * (base_ms, NULL when there is none). */
 static void
-gate_judge_latency(const struct canary_target_report *tr, const struct canary_target_report *bt,
+gate_judge_latency(const struct canary_target_report *tr, const double *base_ms,
                    const struct gate_policy *p, const char *region, struct gate_verdict *v)
 {
 	static const struct {
@@ -728,8 +774,8 @@ gate_judge_latency(const struct canary_target_report *tr, const struct canary_ta
 			          "%.1f ms > %.1f ms (%llu samples)", ms, limit,
 			          (unsigned long long)tr->latency.count);
 		}
-		if (p->max_latency_ratio > 0 && bt != NULL && bt->latency.count > 0) {
-			double base = gate_ms(canary_hist_quantile(&bt->latency, qs[k].q));
+		if (p->max_latency_ratio > 0 && base_ms != NULL) {
+			double base = base_ms[k];
 			/* The slack keeps millisecond jitter on a fast baseline
 			 * from reading as a regression. */
 			if (ms > base * p->max_latency_ratio &&
@@ -834,8 +880,10 @@ gate_judge_region(const struct gate_round *r, const struct gate_region_state *g,
 			          (unsigned long long)tr->sent,
 			          (unsigned long long)tr->body_mismatches);
 		}
-		gate_judge_latency(tr, gate_baseline_target(baseline, region, tr->id), p, region,
-		                   v);
+		double base_ms[2];
+
+		gate_judge_latency(tr, gate_baseline_ms(baseline, region, tr->id, base_ms), p,
+		                   region, v);
 		gate_judge_critical(r, tr, region, v);
 		if (tg->cache == CANARY_CACHE_ISR) {
 			uint64_t hits = tr->cache_hit + tr->cache_stale;

@@ -68,8 +68,10 @@ void gate_round_free(struct gate_round *r);
 
 /* gate_baseline_encode: what gate_judge reads of a baseline round, as JSON
  * for the journal: {"regions": [{"name": R, "targets": [{"id": T,
- * "latency": HIST}]}]}, targets with no latency samples left out. NULL on
- * allocation failure. */
+ * "p95_ms": X, "p99_ms": Y}]}]}, targets with no latency samples left out.
+ * About 70 bytes a target, so the largest rollout (GATE_MAX_REGIONS regions
+ * of CANARY_MAX_TARGETS targets) stays far under a journal line's limit.
+ * NULL on allocation failure. */
 cJSON *gate_baseline_encode(const struct gate_round *r);
 
 /* gate_baseline_decode: the strict inverse of gate_baseline_encode, a round

@@ -1512,11 +1512,11 @@ run_resume(struct run_env *env)
 	            h.st.rolling_back ? ", rolling back" : "",
 	            h.st.pending != NULL ? ", a platform call may or may not have happened" : "");
 	run_journal_kv(&r, "resume", "last_step", h.st.last_step, NULL);
-	run_restore_baseline(&r, h.baseline);
 	if (h.st.rolling_back) {
 		run_history_free(&h);
 		return run_end(&r, run_do_rollback(&r, "resuming an interrupted rollback"));
 	}
+	run_restore_baseline(&r, h.baseline);
 	if (run_read_state(&r, &st, err, sizeof(err)) != 0) {
 		run_history_free(&h);
 		return run_end(&r, run_do_rollback(&r, err));

@@ -13,6 +13,7 @@
 
 #include "err.h"
 #include "gate.h"
+#include "journal.h"
 
 #define M0 "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
 #define M1 "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
@@ -445,6 +446,50 @@ test_baseline_round_trip(void **state)
 	gate_round_free(base);
 }
 
+/* The largest baseline a rollout file allows (every region, every target,
+ * the longest names, values that need all 17 digits) fits a journal line
+ * with room to spare, and a decoded baseline encodes to the same record. */
+static void
+test_baseline_largest_fits_the_journal(void **state)
+{
+	struct gate_round *r = NULL;
+	char err[CANARY_ERRLEN];
+	char *text, *again;
+	cJSON *j = cJSON_CreateObject(), *regions = cJSON_AddArrayToObject(j, "regions"), *back;
+
+	(void)state;
+	for (int i = 0; i < GATE_MAX_REGIONS; i++) {
+		cJSON *reg = cJSON_CreateObject(), *targets;
+		char name[CANARY_ID_LEN];
+
+		snprintf(name, sizeof(name), "%0*d", CANARY_ID_LEN - 1, i);
+		cJSON_AddItemToArray(regions, reg);
+		cJSON_AddStringToObject(reg, "name", name);
+		targets = cJSON_AddArrayToObject(reg, "targets");
+		for (int t = 0; t < CANARY_MAX_TARGETS; t++) {
+			cJSON *to = cJSON_CreateObject();
+
+			snprintf(name, sizeof(name), "%0*d", CANARY_ID_LEN - 1, t);
+			cJSON_AddItemToArray(targets, to);
+			cJSON_AddStringToObject(to, "id", name);
+			cJSON_AddNumberToObject(to, "p95_ms", 12345.678901234567 + i + t);
+			cJSON_AddNumberToObject(to, "p99_ms", 54321.123456789012 + i + t);
+		}
+	}
+	text = cJSON_PrintUnformatted(j);
+	assert_int_equal(gate_baseline_decode(j, "baseline", &r, err, sizeof(err)), 0);
+	cJSON_Delete(j);
+	back = gate_baseline_encode(r);
+	assert_non_null(back);
+	again = cJSON_PrintUnformatted(back);
+	assert_string_equal(again, text);
+	assert_true(strlen(text) < JOURNAL_MAX_LINE / 2);
+	free(again);
+	free(text);
+	cJSON_Delete(back);
+	gate_round_free(r);
+}
+
 /* A baseline record that does not decode is refused with its field path,
  * and nothing is returned. */
 static void
@@ -461,10 +506,16 @@ test_baseline_decode_errors(void **state)
 	     "\"targets\": []}]}",
 	     "baseline.regions[1].name: \"enam\" is also region 0"},
 	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"home\"}]}]}",
-	     "baseline.regions[0].targets[0].latency: expected an object"},
+	     "baseline.regions[0].targets[0].p95_ms: expected milliseconds 0..60000"},
 	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"home\", "
-	     "\"latency\": {\"n\": 1, \"min\": 5, \"max\": 4, \"sum\": 5, \"b\": []}}]}]}",
-	     "baseline.regions[0].targets[0].latency.min"},
+	     "\"p95_ms\": 5, \"p99_ms\": -1}]}]}",
+	     "baseline.regions[0].targets[0].p99_ms: expected milliseconds"},
+	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"home\", "
+	     "\"p95_ms\": 5, \"p99_ms\": 4}]}]}",
+	     "baseline.regions[0].targets[0].p99_ms: 4 is below p95_ms 5"},
+	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"a\", \"p95_ms\": 1, "
+	     "\"p99_ms\": 1}, {\"id\": \"a\", \"p95_ms\": 1, \"p99_ms\": 1}]}]}",
+	     "baseline.regions[0].targets[1].id: \"a\" is also target 0"},
 	    {"{\"regions\": [{\"name\": \"enam\", \"targets\": [{\"id\": \"\"}]}]}",
 	     "baseline.regions[0].targets[0].id: expected a string"},
 	};
@@ -1163,6 +1214,7 @@ main(void)
 	    cmocka_unit_test(test_latency_ratio),
 	    cmocka_unit_test(test_baseline_round_trip),
 	    cmocka_unit_test(test_baseline_decode_errors),
+	    cmocka_unit_test(test_baseline_largest_fits_the_journal),
 	    cmocka_unit_test(test_critical_checks),
 	    cmocka_unit_test(test_share_tolerance),
 	    cmocka_unit_test(test_isr_hit_ratio),

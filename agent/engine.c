@@ -36,6 +36,7 @@ struct engine_slot {
 	long cur_timeout;
 	int cur_follow;
 	long cur_dns_timeout; /* CURLOPT_DNS_CACHE_TIMEOUT: -1, or AGENT_DNS_CACHE_S to prune */
+	int dns_prune;        /* this request was picked to prune the DNS cache */
 	struct curl_slist *cur_headers;
 	char *body; /* body_cap bytes, allocated on first want_body */
 	size_t body_len;
@@ -526,6 +527,7 @@ engine_slot_prepare(struct agent_engine *e, struct engine_slot *s)
 	const struct agent_request *r = &s->req;
 	long dns = agent_engine_dns_timeout(&e->dns_pruned, engine_now_s());
 
+	s->dns_prune = dns == AGENT_DNS_CACHE_S;
 	if (r->url != s->cur_url) {
 		if (curl_easy_setopt(c, CURLOPT_CURLU, r->url) != CURLE_OK) {
 			return -1;
@@ -609,6 +611,10 @@ engine_fill(struct agent_engine *e)
 			s->cur_head = s->cur_follow = -1;
 			s->cur_timeout = -1;
 			s->cur_dns_timeout = 0;
+			if (s->dns_prune) {
+				/* The pruning transfer never started: the next one prunes. */
+				e->dns_pruned = engine_now_s() - AGENT_DNS_CACHE_S;
+			}
 			e->feed.done(e->feed.arg, &s->req, &res);
 			continue;
 		}

@@ -24,8 +24,6 @@
  *     request ("GET http://127.0.0.1:...") and never holds the API token,
  *     even when the answer quotes it.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,8 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -43,6 +39,7 @@
 
 #include "deployer.h"
 #include "err.h"
+#include "fuzz_util.h"
 
 #define FUZZ_ACCOUNT      "0123456789abcdef0123456789abcdef"
 #define FUZZ_TOKEN        "fuzz-api-token-5f1c2e9a7b"
@@ -57,7 +54,6 @@
 #define FUZZ_DEADLINE_S   20 /* the callback must have run by then */
 #define FUZZ_N_OPS        4
 #define FUZZ_N_STATUSES   8
-#define FUZZ_FILE_MODE    0644
 
 enum fuzz_op { FUZZ_STATUS, FUZZ_DEPLOY, FUZZ_MIGRATION_TAG, FUZZ_UPLOAD };
 
@@ -70,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static struct {
 	struct event_base *base;
 	struct evhttp *http;
-	struct event *deadline; /* a hang ends the loop (and the input) */
+	struct fuzz_op_run run; /* the operation in flight */
 	struct deployer *d;
 	char dir[FUZZ_PATH_LEN];    /* holds the module file of direct uploads */
 	char module[FUZZ_PATH_LEN]; /* dir/index.js */
@@ -78,10 +74,6 @@ static struct {
 	const char *body;
 	size_t body_len;
 	int status;
-	/* The operation in flight. */
-	int starting; /* 1 while the start function runs */
-	int calls;
-	struct deployer_result res;
 } fuzz;
 
 static void
@@ -108,33 +100,10 @@ fuzz_serve(struct evhttp_request *req, void *arg)
 }
 
 static void
-fuzz_done(const struct deployer_result *res, void *arg)
-{
-	(void)arg;
-	if (fuzz.starting) {
-		fuzz_die("callback", "ran inside the starting call");
-	}
-	fuzz.calls++;
-	fuzz.res = *res;
-	event_base_loopbreak(fuzz.base);
-}
-
-static void
-fuzz_on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	event_base_loopbreak(fuzz.base);
-}
-
-static void
 fuzz_cleanup(void)
 {
 	deployer_free(fuzz.d);
-	if (fuzz.deadline != NULL) {
-		event_free(fuzz.deadline);
-	}
+	fuzz_op_free(&fuzz.run);
 	if (fuzz.http != NULL) {
 		evhttp_free(fuzz.http);
 	}
@@ -150,30 +119,13 @@ fuzz_cleanup(void)
 }
 
 /* fuzz_module_file: the bundled module a direct upload sends, in a
- * directory of this process (/dev/shm when there is one, else TMPDIR). */
+ * directory of this process (fuzz_scratch_dir). */
 static void
 fuzz_module_file(void)
 {
-	const char *base = getenv("TMPDIR");
-	struct stat st;
-	int fd;
-
-	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0) {
-		base = "/dev/shm";
-	} else if (base == NULL || base[0] == '\0') {
-		base = "/tmp";
-	}
-	snprintf(fuzz.dir, sizeof(fuzz.dir), "%s/%s", base, FUZZ_DIR_TEMPLATE);
-	if (mkdtemp(fuzz.dir) == NULL) {
-		fuzz_die("mkdtemp", strerror(errno));
-	}
+	fuzz_scratch_dir(FUZZ_DIR_TEMPLATE, fuzz.dir, sizeof(fuzz.dir));
+	fuzz_write_file(fuzz.dir, FUZZ_MODULE, FUZZ_MODULE_TEXT, strlen(FUZZ_MODULE_TEXT));
 	snprintf(fuzz.module, sizeof(fuzz.module), "%s/%s", fuzz.dir, FUZZ_MODULE);
-	fd = open(fuzz.module, O_WRONLY | O_CREAT | O_TRUNC, FUZZ_FILE_MODE);
-	if (fd < 0 || write(fd, FUZZ_MODULE_TEXT, strlen(FUZZ_MODULE_TEXT)) !=
-	                  (ssize_t)strlen(FUZZ_MODULE_TEXT)) {
-		fuzz_die(fuzz.module, strerror(errno));
-	}
-	close(fd);
 }
 
 int
@@ -191,10 +143,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	atexit(fuzz_cleanup);
 	fuzz_module_file();
 	fuzz.base = event_base_new();
-	fuzz.http = fuzz.base != NULL ? evhttp_new(fuzz.base) : NULL;
-	fuzz.deadline = fuzz.base != NULL ? evtimer_new(fuzz.base, fuzz_on_deadline, NULL) : NULL;
-	if (fuzz.http == NULL || fuzz.deadline == NULL) {
-		fuzz_die("libevent", "no event base or evhttp");
+	fuzz_op_init(&fuzz.run, fuzz.base);
+	fuzz.http = evhttp_new(fuzz.base);
+	if (fuzz.http == NULL) {
+		fuzz_die("libevent", "no evhttp");
 	}
 	bs = evhttp_bind_socket_with_handle(fuzz.http, "127.0.0.1", 0);
 	if (bs == NULL ||
@@ -225,16 +177,16 @@ fuzz_start(enum fuzz_op op, const struct deployment *want)
 	struct deployer_upload up;
 	int rv = CANARY_EINVAL;
 
-	fuzz.starting = 1;
+	fuzz.run.starting = 1;
 	switch (op) {
 	case FUZZ_STATUS:
-		rv = deployer_status(fuzz.d, &w, fuzz_done, NULL);
+		rv = deployer_status(fuzz.d, &w, fuzz_op_done, &fuzz.run);
 		break;
 	case FUZZ_DEPLOY:
-		rv = deployer_deploy(fuzz.d, &w, want, "fuzz", fuzz_done, NULL);
+		rv = deployer_deploy(fuzz.d, &w, want, "fuzz", fuzz_op_done, &fuzz.run);
 		break;
 	case FUZZ_MIGRATION_TAG:
-		rv = deployer_migration_tag(fuzz.d, &w, fuzz_done, NULL);
+		rv = deployer_migration_tag(fuzz.d, &w, fuzz_op_done, &fuzz.run);
 		break;
 	case FUZZ_UPLOAD:
 		memset(&up, 0, sizeof(up));
@@ -242,10 +194,10 @@ fuzz_start(enum fuzz_op op, const struct deployment *want)
 		up.vars = vars;
 		up.n_vars = 1;
 		up.tag = "fuzz";
-		rv = deployer_upload(fuzz.d, &up, fuzz_done, NULL);
+		rv = deployer_upload(fuzz.d, &up, fuzz_op_done, &fuzz.run);
 		break;
 	}
-	fuzz.starting = 0;
+	fuzz.run.starting = 0;
 	return rv;
 }
 
@@ -271,7 +223,7 @@ fuzz_success_body(const char *body, size_t len)
 static void
 fuzz_check_success(enum fuzz_op op, const struct deployment *want)
 {
-	const struct deployer_result *r = &fuzz.res;
+	const struct deployer_result *r = &fuzz.run.res;
 	char why[CANARY_ERRLEN];
 
 	if (fuzz.status < 200 || fuzz.status > 299 ||
@@ -305,7 +257,7 @@ fuzz_check_success(enum fuzz_op op, const struct deployment *want)
 static void
 fuzz_check_failure(enum fuzz_op op)
 {
-	const struct deployer_result *r = &fuzz.res;
+	const struct deployer_result *r = &fuzz.run.res;
 	const char *method = op == FUZZ_STATUS || op == FUZZ_MIGRATION_TAG ? "GET " : "POST ";
 	char want[FUZZ_URL_LEN];
 
@@ -334,9 +286,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct deployment want;
-	struct timeval deadline = {FUZZ_DEADLINE_S, 0};
 	enum fuzz_op op;
-	int rv;
 
 	if (size == 0) {
 		return 0;
@@ -345,25 +295,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz.status = fuzz_statuses[(data[0] / FUZZ_N_OPS) % FUZZ_N_STATUSES];
 	fuzz.body = (const char *)data + 1;
 	fuzz.body_len = size - 1;
-	fuzz.calls = 0;
-	memset(&fuzz.res, 0, sizeof(fuzz.res));
-	memset(&want, 0, sizeof(want));
-	snprintf(want.versions[0].version_id, sizeof(want.versions[0].version_id), "%s",
-	         FUZZ_VERSION);
-	want.versions[0].percentage = 100;
-	want.n_versions = 1;
-
-	rv = fuzz_start(op, &want);
-	if (rv != 0) {
+	fuzz_op_reset(&fuzz.run, &want, FUZZ_VERSION);
+	if (fuzz_start(op, &want) != 0) {
 		fuzz_die("the operation did not start", fuzz.d->err);
 	}
-	evtimer_add(fuzz.deadline, &deadline);
-	event_base_dispatch(fuzz.base);
-	evtimer_del(fuzz.deadline);
-	if (fuzz.calls != 1) {
-		fuzz_die("callback", "did not run once before the deadline");
-	}
-	if (fuzz.res.rv == 0) {
+	fuzz_op_wait(&fuzz.run, FUZZ_DEADLINE_S);
+	if (fuzz.run.res.rv == 0) {
 		fuzz_check_success(op, &want);
 	} else {
 		fuzz_check_failure(op);

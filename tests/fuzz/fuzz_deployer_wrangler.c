@@ -27,22 +27,19 @@
  *     when the NDJSON holds no JSON escapes and stdout no colour codes, is
  *     written in one of them.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 
 #include "deployer.h"
 #include "err.h"
+#include "fuzz_util.h"
 
 #define FUZZ_DIR_TEMPLATE "canary-fuzz-wrangler.XXXXXX"
 #define FUZZ_PATH_LEN     512
@@ -51,7 +48,6 @@
 #define FUZZ_DEADLINE_S   30 /* the callback must have run by then */
 #define FUZZ_N_OPS        3
 #define FUZZ_N_CODES      2
-#define FUZZ_FILE_MODE    0644
 /* The lines wrangler prints after every error, which the deployer drops
  * (deployer_wrangler.c: WR_NOISE_BUG, WR_NOISE_LOGS). */
 #define FUZZ_NOISE_BUG  "If you think this is a bug"
@@ -73,12 +69,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* Everything the target keeps between inputs; made once. */
 static struct {
 	struct event_base *base;
-	struct event *deadline;
+	struct fuzz_op_run run; /* the operation in flight */
 	struct deployer *d;
 	char dir[FUZZ_PATH_LEN];
-	int starting; /* 1 while the start function runs */
-	int calls;
-	struct deployer_result res;
 } fuzz;
 
 static void
@@ -88,66 +81,13 @@ fuzz_die(const char *what, const char *detail)
 	abort();
 }
 
-/* fuzz_write: DIR/name holds exactly data[0..len). */
-static void
-fuzz_write(const char *name, const void *data, size_t len)
-{
-	char path[FUZZ_PATH_LEN + 16];
-	const char *p = data;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", fuzz.dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, FUZZ_FILE_MODE);
-	if (fd < 0) {
-		fuzz_die(path, strerror(errno));
-	}
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			fuzz_die(path, strerror(errno));
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (close(fd) != 0) {
-		fuzz_die(path, strerror(errno));
-	}
-}
-
-static void
-fuzz_done(const struct deployer_result *res, void *arg)
-{
-	(void)arg;
-	if (fuzz.starting) {
-		fuzz_die("callback", "ran inside the starting call");
-	}
-	fuzz.calls++;
-	fuzz.res = *res;
-	event_base_loopbreak(fuzz.base);
-}
-
-static void
-fuzz_on_deadline(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	(void)arg;
-	event_base_loopbreak(fuzz.base);
-}
-
 static void
 fuzz_cleanup(void)
 {
 	char path[FUZZ_PATH_LEN + 16];
 
 	deployer_free(fuzz.d);
-	if (fuzz.deadline != NULL) {
-		event_free(fuzz.deadline);
-	}
+	fuzz_op_free(&fuzz.run);
 	if (fuzz.base != NULL) {
 		event_base_free(fuzz.base);
 	}
@@ -164,28 +104,15 @@ fuzz_cleanup(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base = getenv("TMPDIR");
 	const char *cmd[4];
 	char err[CANARY_ERRLEN];
-	struct stat st;
 
 	(void)argc;
 	(void)argv;
 	atexit(fuzz_cleanup);
-	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0) {
-		base = "/dev/shm";
-	} else if (base == NULL || base[0] == '\0') {
-		base = "/tmp";
-	}
-	snprintf(fuzz.dir, sizeof(fuzz.dir), "%s/%s", base, FUZZ_DIR_TEMPLATE);
-	if (mkdtemp(fuzz.dir) == NULL) {
-		fuzz_die("mkdtemp", strerror(errno));
-	}
+	fuzz_scratch_dir(FUZZ_DIR_TEMPLATE, fuzz.dir, sizeof(fuzz.dir));
 	fuzz.base = event_base_new();
-	fuzz.deadline = fuzz.base != NULL ? evtimer_new(fuzz.base, fuzz_on_deadline, NULL) : NULL;
-	if (fuzz.deadline == NULL) {
-		fuzz_die("libevent", "no event base or timer");
-	}
+	fuzz_op_init(&fuzz.run, fuzz.base);
 	cmd[0] = "sh";
 	cmd[1] = "-c";
 	cmd[2] = FUZZ_SCRIPT;
@@ -205,23 +132,23 @@ fuzz_start(enum fuzz_op op, const struct deployment *want)
 	struct deployer_upload up;
 	int rv = CANARY_EINVAL;
 
-	fuzz.starting = 1;
+	fuzz.run.starting = 1;
 	switch (op) {
 	case FUZZ_STATUS:
-		rv = deployer_status(fuzz.d, &w, fuzz_done, NULL);
+		rv = deployer_status(fuzz.d, &w, fuzz_op_done, &fuzz.run);
 		break;
 	case FUZZ_UPLOAD:
 		memset(&up, 0, sizeof(up));
 		up.worker = w;
 		up.vars = vars;
 		up.n_vars = 1;
-		rv = deployer_upload(fuzz.d, &up, fuzz_done, NULL);
+		rv = deployer_upload(fuzz.d, &up, fuzz_op_done, &fuzz.run);
 		break;
 	case FUZZ_DEPLOY:
-		rv = deployer_deploy(fuzz.d, &w, want, NULL, fuzz_done, NULL);
+		rv = deployer_deploy(fuzz.d, &w, want, NULL, fuzz_op_done, &fuzz.run);
 		break;
 	}
-	fuzz.starting = 0;
+	fuzz.run.starting = 0;
 	return rv;
 }
 
@@ -240,36 +167,14 @@ fuzz_mentions(const char *text, size_t len, const char *id)
 	return 0;
 }
 
-/* fuzz_one_value: 1 when text[0..len) is one JSON value and nothing but
- * JSON whitespace after it: what a status read must have come from. */
-static int
-fuzz_one_value(const char *text, size_t len)
-{
-	const char *end = NULL;
-	cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	size_t pos;
-
-	if (v == NULL) {
-		return 0;
-	}
-	cJSON_Delete(v);
-	for (pos = (size_t)(end - text); pos < len; pos++) {
-		if (text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n' &&
-		    text[pos] != '\r') {
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static void
 fuzz_check_success(enum fuzz_op op, const struct deployment *want, const char *ndjson, size_t nlen,
                    const char *out, size_t olen)
 {
-	const struct deployer_result *r = &fuzz.res;
+	const struct deployer_result *r = &fuzz.run.res;
 	char why[CANARY_ERRLEN];
 
-	if ((op == FUZZ_STATUS || op == FUZZ_DEPLOY) && !fuzz_one_value(out, olen)) {
+	if ((op == FUZZ_STATUS || op == FUZZ_DEPLOY) && !fuzz_one_json_value(out, olen)) {
 		fuzz_die("status", "read from stdout that is not exactly one JSON value");
 	}
 	switch (op) {
@@ -300,11 +205,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct deployment want;
-	struct timeval deadline = {FUZZ_DEADLINE_S, 0};
 	const char *p, *end, *ndjson, *out, *errt, *z;
 	size_t nlen, olen, elen;
 	enum fuzz_op op;
-	int code, rv;
+	int code;
 
 	if (size == 0) {
 		return 0;
@@ -322,32 +226,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	olen = z != NULL ? (size_t)(z - out) : (size_t)(end - out);
 	errt = z != NULL ? z + 1 : end;
 	elen = (size_t)(end - errt);
-	fuzz_write("ndjson", ndjson, nlen);
-	fuzz_write("out", out, olen);
-	fuzz_write("err", errt, elen);
-	fuzz_write("code", code == 0 ? "0\n" : "1\n", 2);
+	fuzz_write_file(fuzz.dir, "ndjson", ndjson, nlen);
+	fuzz_write_file(fuzz.dir, "out", out, olen);
+	fuzz_write_file(fuzz.dir, "err", errt, elen);
+	fuzz_write_file(fuzz.dir, "code", code == 0 ? "0\n" : "1\n", 2);
 
-	memset(&want, 0, sizeof(want));
-	snprintf(want.versions[0].version_id, sizeof(want.versions[0].version_id), "%s",
-	         FUZZ_VERSION);
-	want.versions[0].percentage = 100;
-	want.n_versions = 1;
-	fuzz.calls = 0;
-	memset(&fuzz.res, 0, sizeof(fuzz.res));
-	rv = fuzz_start(op, &want);
-	if (rv != 0) {
+	fuzz_op_reset(&fuzz.run, &want, FUZZ_VERSION);
+	if (fuzz_start(op, &want) != 0) {
 		fuzz_die("the operation did not start", fuzz.d->err);
 	}
-	evtimer_add(fuzz.deadline, &deadline);
-	event_base_dispatch(fuzz.base);
-	evtimer_del(fuzz.deadline);
-	if (fuzz.calls != 1) {
-		fuzz_die("callback", "did not run once before the deadline");
-	}
+	fuzz_op_wait(&fuzz.run, FUZZ_DEADLINE_S);
 	if (code != 0) {
-		const char *e = fuzz.res.err;
+		const char *e = fuzz.run.res.err;
 
-		if (fuzz.res.rv != CANARY_EEXIT || strncmp(e, "`sh -c ", 7) != 0) {
+		if (fuzz.run.res.rv != CANARY_EEXIT || strncmp(e, "`sh -c ", 7) != 0) {
 			fprintf(stderr, "%s\n", e);
 			fuzz_die("a failed CLI", "not CANARY_EEXIT quoting the command");
 		}
@@ -357,11 +249,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		return 0;
 	}
-	if (fuzz.res.rv == 0) {
+	if (fuzz.run.res.rv == 0) {
 		fuzz_check_success(op, &want, ndjson, nlen, out, olen);
-	} else if (fuzz.res.err[0] == '\0' || fuzz.res.rv == CANARY_EEXIT ||
-	           fuzz.res.rv == CANARY_ETIMEDOUT) {
-		fprintf(stderr, "%s\n", fuzz.res.err);
+	} else if (fuzz.run.res.err[0] == '\0' || fuzz.run.res.rv == CANARY_EEXIT ||
+	           fuzz.run.res.rv == CANARY_ETIMEDOUT) {
+		fprintf(stderr, "%s\n", fuzz.run.res.err);
 		fuzz_die("a CLI that exited 0", "failed without a message, or as a failed run");
 	}
 	return 0;

@@ -29,6 +29,7 @@
 
 #include "deployer.h"
 #include "err.h"
+#include "fuzz_util.h"
 #include "jsonc.h"
 
 #define FUZZ_WHERE "`wrangler deployments status --json`"
@@ -40,28 +41,6 @@ fuzz_die(const char *what, const char *detail)
 {
 	fprintf(stderr, "fuzz_deployment: %s: %s\n", what, detail);
 	abort();
-}
-
-/* fuzz_one_value: 1 when text[0..len) is one JSON value and nothing but
- * JSON whitespace after it (the spec of canary_json_parse_exact). */
-static int
-fuzz_one_value(const char *text, size_t len)
-{
-	const char *end = NULL;
-	cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	size_t pos;
-
-	if (v == NULL) {
-		return 0;
-	}
-	cJSON_Delete(v);
-	for (pos = (size_t)(end - text); pos < len; pos++) {
-		if (text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n' &&
-		    text[pos] != '\r') {
-			return 0;
-		}
-	}
-	return 1;
 }
 
 /* fuzz_check_valid: the shape an accepted deployment promises. */
@@ -160,7 +139,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int rv;
 
 	rv = canary_json_parse_exact((const char *)data, size, &doc, err, sizeof(err));
-	if ((rv == 0) != fuzz_one_value((const char *)data, size)) {
+	if ((rv == 0) != fuzz_one_json_value((const char *)data, size)) {
 		fuzz_die("canary_json_parse_exact", rv == 0 ? "accepted more than one value" : err);
 	}
 	if (rv != 0) {

@@ -31,6 +31,7 @@
 
 #include "deployer.h"
 #include "err.h"
+#include "fuzz_util.h"
 #include "journal.h"
 
 #define FUZZ_NAME "fuzz-journal"
@@ -104,28 +105,6 @@ fuzz_same_tree(const cJSON *a, const cJSON *b)
 		}
 	}
 	return a == NULL && b == NULL;
-}
-
-/* fuzz_one_value: 1 when text[0..len) is one JSON value and nothing but
- * JSON whitespace after it (what the journal promises of a record line). */
-static int
-fuzz_one_value(const char *text, size_t len)
-{
-	const char *end = NULL;
-	cJSON *v = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-	size_t pos;
-
-	if (v == NULL) {
-		return 0;
-	}
-	cJSON_Delete(v);
-	for (pos = (size_t)(end - text); pos < len; pos++) {
-		if (text[pos] != ' ' && text[pos] != '\t' && text[pos] != '\n' &&
-		    text[pos] != '\r') {
-			return 0;
-		}
-	}
-	return 1;
 }
 
 /* fuzz_check_state: what a successful replay of log promises. */
@@ -275,7 +254,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (size_t start = 0, k = 0; k < newlines; k++) {
 		const uint8_t *nl = memchr(data + start, '\n', size - start);
 
-		if (!fuzz_one_value((const char *)data + start, (size_t)(nl - (data + start)))) {
+		if (!fuzz_one_json_value((const char *)data + start,
+		                         (size_t)(nl - (data + start)))) {
 			fuzz_die("parse", "accepted a line that is not exactly one JSON value");
 		}
 		start = (size_t)(nl - data) + 1;

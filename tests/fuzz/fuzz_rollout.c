@@ -29,7 +29,6 @@
  *     rollout_lint answers 0 or CANARY_ECONFIG naming a config.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,6 +38,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "fuzz_util.h"
 #include "jsonc.h"
 #include "limits.h"
 #include "plan.h"
@@ -50,7 +50,6 @@
 #define FUZZ_ROLLOUT_S     "rollout-s.jsonc" /* points to the fuzzed server config */
 #define FUZZ_CONFIG        "fuzzed.jsonc"
 #define FUZZ_PLAN_OK       "plan ok"
-#define FUZZ_FILE_MODE     0644
 #define FUZZ_DIR_MODE      0755
 #define FUZZ_MODE_MW       'm'
 #define FUZZ_MODE_SERVER   's'
@@ -106,36 +105,6 @@ fuzz_die(const char *what, const char *detail)
 	abort();
 }
 
-/* fuzz_write: path (relative to fuzz_dir) holds exactly data[0..len). */
-static void
-fuzz_write(const char *name, const void *data, size_t len)
-{
-	char path[ROLLOUT_PATH_LEN];
-	const char *p = data;
-	int fd;
-
-	snprintf(path, sizeof(path), "%s/%s", fuzz_dir, name);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, FUZZ_FILE_MODE);
-	if (fd < 0) {
-		fuzz_die(path, strerror(errno));
-	}
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR) {
-			continue;
-		}
-		if (n <= 0) {
-			fuzz_die(path, strerror(errno));
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (close(fd) != 0) {
-		fuzz_die(path, strerror(errno));
-	}
-}
-
 static void
 fuzz_write_rollout(const char *name, const char *server, const char *middleware)
 {
@@ -145,7 +114,7 @@ fuzz_write_rollout(const char *name, const char *server, const char *middleware)
 	if (n < 0 || (size_t)n >= sizeof(text)) {
 		fuzz_die("fixed rollout", "does not fit");
 	}
-	fuzz_write(name, text, (size_t)n);
+	fuzz_write_file(fuzz_dir, name, text, (size_t)n);
 }
 
 /* Every file and directory this target makes, children first. */
@@ -178,31 +147,23 @@ fuzz_cleanup(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	const char *base = getenv("TMPDIR");
 	char sub[ROLLOUT_PATH_LEN];
-	struct stat st;
 
 	(void)argc;
 	(void)argv;
-	if (stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) && access("/dev/shm", W_OK) == 0) {
-		base = "/dev/shm";
-	} else if (base == NULL || base[0] == '\0') {
-		base = "/tmp";
-	}
-	snprintf(fuzz_dir, sizeof(fuzz_dir), "%s/%s", base, FUZZ_DIR_TEMPLATE);
-	if (mkdtemp(fuzz_dir) == NULL) {
-		fuzz_die("mkdtemp", strerror(errno));
-	}
+	fuzz_scratch_dir(FUZZ_DIR_TEMPLATE, fuzz_dir, sizeof(fuzz_dir));
 	atexit(fuzz_cleanup);
 	snprintf(sub, sizeof(sub), "%s/wrangler", fuzz_dir);
 	if (mkdir(sub, FUZZ_DIR_MODE) != 0) {
 		fuzz_die(sub, strerror(errno));
 	}
-	fuzz_write("wrangler/server.jsonc", fuzz_server_config, strlen(fuzz_server_config));
-	fuzz_write("wrangler/middleware.jsonc", fuzz_middleware_config,
-	           strlen(fuzz_middleware_config));
-	fuzz_write("server.jsonc", fuzz_server_config, strlen(fuzz_server_config));
-	fuzz_write("middleware.jsonc", fuzz_middleware_config, strlen(fuzz_middleware_config));
+	fuzz_write_file(fuzz_dir, "wrangler/server.jsonc", fuzz_server_config,
+	                strlen(fuzz_server_config));
+	fuzz_write_file(fuzz_dir, "wrangler/middleware.jsonc", fuzz_middleware_config,
+	                strlen(fuzz_middleware_config));
+	fuzz_write_file(fuzz_dir, "server.jsonc", fuzz_server_config, strlen(fuzz_server_config));
+	fuzz_write_file(fuzz_dir, "middleware.jsonc", fuzz_middleware_config,
+	                strlen(fuzz_middleware_config));
 	fuzz_write_rollout(FUZZ_ROLLOUT_M, "wrangler/server.jsonc", FUZZ_CONFIG);
 	fuzz_write_rollout(FUZZ_ROLLOUT_S, FUZZ_CONFIG, FUZZ_LOADED_CONFIG);
 	return 0;
@@ -367,7 +328,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	switch (data[0]) {
 	case FUZZ_MODE_MW:
 	case FUZZ_MODE_SERVER:
-		fuzz_write(FUZZ_CONFIG, text, len);
+		fuzz_write_file(fuzz_dir, FUZZ_CONFIG, text, len);
 		load = data[0] == FUZZ_MODE_MW ? FUZZ_ROLLOUT_M : FUZZ_ROLLOUT_S;
 		snprintf(fuzzed, sizeof(fuzzed), "%s/%s", fuzz_dir, FUZZ_CONFIG);
 		break;
@@ -375,7 +336,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!fuzz_config_inside(text, len)) {
 			return 0;
 		}
-		fuzz_write(FUZZ_ROLLOUT, text, len);
+		fuzz_write_file(fuzz_dir, FUZZ_ROLLOUT, text, len);
 		load = FUZZ_ROLLOUT;
 		snprintf(fuzzed, sizeof(fuzzed), "%s/%s", fuzz_dir, FUZZ_ROLLOUT);
 		break;

@@ -179,9 +179,29 @@ gate_ms(uint64_t us)
 	return (double)us / GATE_MS_PER_US;
 }
 
-/* The baseline's p95 and p99 (ms) of a region's target into ms[2]: from
- * its histogram, or as a decoded baseline holds them. NULL when the
- * baseline has no such target or no samples of it. */
+/* The p95 and p99 (ms) of target t of region g into ms[2]: from its
+ * histogram, or as a decoded baseline holds them. NULL when it has no
+ * samples. */
+static const double *
+gate_target_ms(const struct gate_region_state *g, int t, double ms[2])
+{
+	const struct canary_target_report *tr = &g->merged.targets[t];
+
+	if (g->base_ms != NULL) {
+		ms[0] = g->base_ms[t][0];
+		ms[1] = g->base_ms[t][1];
+		return ms;
+	}
+	if (tr->latency.count == 0) {
+		return NULL;
+	}
+	ms[0] = gate_ms(canary_hist_quantile(&tr->latency, 0.95));
+	ms[1] = gate_ms(canary_hist_quantile(&tr->latency, 0.99));
+	return ms;
+}
+
+/* The baseline's p95 and p99 (ms) of a region's target into ms[2]; NULL
+ * when the baseline has no such target or no samples of it. */
 static const double *
 gate_baseline_ms(const struct gate_round *b, const char *region, const char *target, double ms[2])
 {
@@ -195,22 +215,9 @@ gate_baseline_ms(const struct gate_round *b, const char *region, const char *tar
 			continue;
 		}
 		for (int t = 0; t < g->merged.n_targets; t++) {
-			const struct canary_target_report *bt = &g->merged.targets[t];
-
-			if (strcmp(bt->id, target) != 0) {
-				continue;
+			if (strcmp(g->merged.targets[t].id, target) == 0) {
+				return gate_target_ms(g, t, ms);
 			}
-			if (g->base_ms != NULL) {
-				ms[0] = g->base_ms[t][0];
-				ms[1] = g->base_ms[t][1];
-				return ms;
-			}
-			if (bt->latency.count == 0) {
-				return NULL;
-			}
-			ms[0] = gate_ms(canary_hist_quantile(&bt->latency, 0.95));
-			ms[1] = gate_ms(canary_hist_quantile(&bt->latency, 0.99));
-			return ms;
 		}
 	}
 	return NULL;
@@ -243,7 +250,7 @@ gate_baseline_encode(const struct gate_round *r)
 
 			double ms[2];
 
-			if (gate_baseline_ms(r, g->req.name, tr->id, ms) == NULL) {
+			if (gate_target_ms(g, t, ms) == NULL) {
 				continue; /* no samples */
 			}
 			to = cJSON_CreateObject();

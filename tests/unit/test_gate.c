@@ -1118,32 +1118,47 @@ test_dark_step(void **state)
 	gate_round_free(r);
 }
 
-static void
-test_findings_cap(void **state)
+/* A round of GATE_MAX_REGIONS regions ("r0".."r31"), one agent each, every
+ * answer 5 s (over any latency limit); with last_affinity, the last
+ * region's "api" target reports an affinity violation. */
+static struct gate_round *
+test_round_max_regions(struct test_ctx *c, int last_affinity)
 {
-	struct test_ctx c;
 	struct gate_round *r = NULL;
 	struct gate_region regions[GATE_MAX_REGIONS];
-	struct gate_verdict *v = malloc(sizeof(*v));
 	char err[CANARY_ERRLEN];
 
-	(void)state;
-	assert_non_null(v);
-	test_setup_probe(&c, 0);
+	test_setup_probe(c, 0);
 	for (int i = 0; i < GATE_MAX_REGIONS; i++) {
 		snprintf(regions[i].name, sizeof(regions[i].name), "r%d", i);
 		regions[i].min_agents = 1;
 	}
-	assert_int_equal(gate_round_new(&c.probe, regions, GATE_MAX_REGIONS, &r, err, sizeof(err)),
+	assert_int_equal(gate_round_new(&c->probe, regions, GATE_MAX_REGIONS, &r, err, sizeof(err)),
 	                 0);
 	for (int i = 0; i < GATE_MAX_REGIONS; i++) {
 		char id[16];
 		snprintf(id, sizeof(id), "a%d", i);
 		struct canary_report rep = test_report(id, regions[i].name, 10, 5000, 0);
+		if (last_affinity && i == GATE_MAX_REGIONS - 1) {
+			rep.targets[1].affinity_violations = 1;
+		}
 		assert_int_equal(gate_round_add(r, &rep, err, sizeof(err)), 0);
 		test_report_release(&rep);
 	}
-	c.policy.max_failed_regions = GATE_MAX_REGIONS;
+	c->policy.max_failed_regions = GATE_MAX_REGIONS;
+	return r;
+}
+
+static void
+test_findings_cap(void **state)
+{
+	struct test_ctx c;
+	struct gate_round *r;
+	struct gate_verdict *v = malloc(sizeof(*v));
+
+	(void)state;
+	assert_non_null(v);
+	r = test_round_max_regions(&c, 0);
 	gate_judge(r, NULL, &c.policy, v);
 	/* 32 regions x 2 targets x (p95 + p99) = 128 findings: 64 kept. */
 	assert_int_equal(v->n_findings, GATE_MAX_FINDINGS);
@@ -1162,35 +1177,18 @@ static void
 test_dropped_critical_finding(void **state)
 {
 	struct test_ctx c;
-	struct gate_round *r = NULL;
-	struct gate_region regions[GATE_MAX_REGIONS];
+	struct gate_round *r;
 	struct gate_verdict *v = malloc(sizeof(*v));
 	struct gate_step step = {0};
-	char err[CANARY_ERRLEN], why[CANARY_ERRLEN];
+	char why[CANARY_ERRLEN], last[16];
 
 	(void)state;
 	assert_non_null(v);
-	test_setup_probe(&c, 0);
-	for (int i = 0; i < GATE_MAX_REGIONS; i++) {
-		snprintf(regions[i].name, sizeof(regions[i].name), "r%d", i);
-		regions[i].min_agents = 1;
-	}
-	assert_int_equal(gate_round_new(&c.probe, regions, GATE_MAX_REGIONS, &r, err, sizeof(err)),
-	                 0);
-	for (int i = 0; i < GATE_MAX_REGIONS; i++) {
-		char id[16];
-		snprintf(id, sizeof(id), "a%d", i);
-		struct canary_report rep = test_report(id, regions[i].name, 10, 5000, 0);
-		if (i == GATE_MAX_REGIONS - 1) {
-			rep.targets[1].affinity_violations = 1;
-		}
-		assert_int_equal(gate_round_add(r, &rep, err, sizeof(err)), 0);
-		test_report_release(&rep);
-	}
-	c.policy.max_failed_regions = GATE_MAX_REGIONS;
+	r = test_round_max_regions(&c, 1);
+	snprintf(last, sizeof(last), "r%d", GATE_MAX_REGIONS - 1);
 	gate_judge(r, NULL, &c.policy, v);
 	assert_int_equal(v->n_findings, GATE_MAX_FINDINGS);
-	assert_false(test_has_finding(v, "affinity", regions[GATE_MAX_REGIONS - 1].name, "api"));
+	assert_false(test_has_finding(v, "affinity", last, "api"));
 	assert_int_equal(v->findings_dropped_critical, 1);
 	assert_true(v->regions[GATE_MAX_REGIONS - 1].critical);
 	assert_false(v->regions[GATE_MAX_REGIONS - 2].critical);
